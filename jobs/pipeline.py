@@ -1,0 +1,46 @@
+"""The daily pipeline's stages in order; `cdp run` and the Airflow DAG both read this list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from pyspark.sql import SparkSession
+
+from jobs import ingest_ods
+from jobs.config import Catalog, Settings, load_contracts
+
+
+@dataclass(frozen=True)
+class StageResult:
+    stage: str
+    ok: bool
+    lines: list[str]
+
+
+def run_ods(
+    spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, sources: tuple[str, ...] = ()
+) -> StageResult:
+    """Ingests the day's landing files; ``sources`` narrows the run to those sources."""
+    contracts = tuple(c for c in load_contracts() if not sources or c.source in sources)
+    unknown = set(sources) - {c.source for c in load_contracts()}
+    if unknown:
+        raise ValueError(f"unknown source(s) {sorted(unknown)}; conf/sources.yml has {sorted({c.source for c in load_contracts()})}")
+    loads = ingest_ods.run(spark, settings, catalog, contracts, ds)
+    header = f"{'table':<24} {'files':>5} {'rows_in':>9} {'kept':>9} {'rejected':>9}  status"
+    lines = [header, "-" * len(header)]
+    for load in loads:
+        lines.append(
+            f"{load.table:<24} {load.files:>5} {_count(load.rows_in):>9} {_count(load.rows_kept):>9} "
+            f"{_count(load.rows_rejected):>9}  {load.status}"
+        )
+    lines += [f"warning: {warning}" for load in loads for warning in load.warnings]
+    lines += [f"FAILED {load.table}: {load.message}" for load in loads if load.status != ingest_ods.STATUS_LOADED]
+    return StageResult("ods", all(load.status == ingest_ods.STATUS_LOADED for load in loads), lines)
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+STAGES = {"ods": run_ods}

@@ -1,0 +1,116 @@
+"""Write, audit, publish: Great Expectations validates a frame before it replaces a table.
+
+Suites are JSON files in Great Expectations' own format, kept next to the models they guard
+(``models/<layer>/expectations/<table>.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from jobs.config import REPO_ROOT
+
+# Great Expectations phones home and draws progress bars unless told otherwise.
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import great_expectations as gx  # noqa: E402  (must follow the environment set-up above)
+
+DQ_RESULT_SCHEMA = T.StructType(
+    [
+        T.StructField("table_name", T.StringType(), False),
+        T.StructField("expectation_id", T.StringType(), False),
+        T.StructField("expectation_type", T.StringType(), False),
+        T.StructField("kwargs", T.StringType(), False),
+        T.StructField("success", T.BooleanType(), False),
+        T.StructField("element_count", T.LongType(), True),
+        T.StructField("unexpected_count", T.LongType(), True),
+        T.StructField("observed_value", T.StringType(), True),
+    ]
+)
+
+
+class DataQualityError(Exception):
+    """A frame failed its suite and was not published."""
+
+
+@dataclass(frozen=True)
+class Validation:
+    table_name: str
+    success: bool
+    rows: list[tuple[Any, ...]]
+
+    def failures(self) -> list[str]:
+        return [f"{row[2]}({row[3]}): unexpected {row[6]}, observed {row[7]}" for row in self.rows if not row[4]]
+
+
+def suite_path(layer: str, table_name: str) -> Path:
+    return REPO_ROOT / "models" / layer / "expectations" / f"{table_name}.json"
+
+
+@lru_cache(maxsize=1)
+def _context() -> Any:
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    return context
+
+
+@lru_cache(maxsize=1)
+def _data_source() -> Any:
+    return _context().data_sources.add_spark(name="cdp")
+
+
+@lru_cache(maxsize=None)
+def _batch_definition(asset_name: str) -> Any:
+    asset = _data_source().add_dataframe_asset(name=asset_name)
+    return asset.add_batch_definition_whole_dataframe(name=f"{asset_name}_whole")
+
+
+def load_suite(path: Path) -> Any:
+    with path.open(encoding="utf-8") as handle:
+        document = json.load(handle)
+    suite = gx.ExpectationSuite(name=document["name"], expectations=document["expectations"])
+    return _context().suites.add_or_update(suite)
+
+
+def validate(frame: DataFrame, layer: str, table_name: str) -> Validation:
+    """Runs the table's suite on ``frame``; a table without a suite file is an error.
+
+    Raises:
+        FileNotFoundError: no suite in version control for the table.
+    """
+    path = suite_path(layer, table_name)
+    if not path.exists():
+        raise FileNotFoundError(f"no expectation suite for {layer}.{table_name} at {path}")
+    suite = load_suite(path)
+    batch = _batch_definition(f"{layer}_{table_name}").get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(suite)
+    rows = []
+    for index, outcome in enumerate(result.results):
+        config = outcome.expectation_config
+        details = outcome.result or {}
+        observed = details.get("observed_value")
+        rows.append(
+            (
+                f"{layer}.{table_name}",
+                f"{index:03d}-{config.type}",
+                config.type,
+                json.dumps(config.kwargs, sort_keys=True, default=str, ensure_ascii=False),
+                bool(outcome.success),
+                details.get("element_count"),
+                details.get("unexpected_count"),
+                None if observed is None else json.dumps(observed, default=str, ensure_ascii=False),
+            )
+        )
+    return Validation(table_name=f"{layer}.{table_name}", success=bool(result.success), rows=rows)
+
+
+def results_frame(spark: SparkSession, validations: list[Validation]) -> DataFrame:
+    return spark.createDataFrame([row for validation in validations for row in validation.rows], DQ_RESULT_SCHEMA)

@@ -1,0 +1,229 @@
+"""Splits landing files into records: the one step that must see raw bytes.
+
+Runs per file inside Spark tasks (``mapInPandas``) because three things the contract asks
+for are invisible to Spark's CSV and JSON readers: the declared encoding with or without a
+BOM, the physical line number of every record, and the raw text of a record that does not
+parse. Everything after this step is native Spark expressions (``models.ods.typing``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from models.ods.contract import EntityContract
+
+KIND_RECORD = "record"
+KIND_FILE_ERROR = "file_error"
+KIND_FILE_WARNING = "file_warning"
+
+RECORD_SCHEMA = T.StructType(
+    [
+        T.StructField("kind", T.StringType(), False),
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("source_line", T.LongType(), True),
+        T.StructField("raw_text", T.StringType(), True),
+        T.StructField("is_malformed", T.BooleanType(), True),
+        T.StructField("values", T.ArrayType(T.StringType()), True),
+        T.StructField("content_key", T.StringType(), True),
+        T.StructField("message", T.StringType(), True),
+    ]
+)
+_BOM = "\ufeff"
+
+
+class FileRejected(Exception):
+    """A whole file is unusable (encoding, header); the message names the file and why."""
+
+
+def split_records(files: DataFrame, contract: EntityContract, landing_root: str) -> DataFrame:
+    """Turns a ``binaryFile`` frame (path, content) into one row per record or file problem.
+
+    Args:
+        files: the day's files of one entity, as read by Spark's ``binaryFile`` source.
+        contract: the entity's landing contract.
+        landing_root: prefix stripped from paths so lineage reads ``pos/orders/dt=.../x.csv``.
+
+    Returns:
+        Rows of ``RECORD_SCHEMA``. ``kind`` is ``record`` (``values`` aligned with the
+        contract's columns, ``is_malformed`` when the record cannot be split into them),
+        ``file_error`` (the file cannot be used at all) or ``file_warning`` (extra or missing
+        optional columns).
+    """
+    root = landing_root.rstrip("/") + "/"
+
+    def split_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            rows: list[dict[str, Any]] = []
+            for path, content in zip(batch["path"], batch["content"]):
+                relative = _relative_path(path, root)
+                try:
+                    rows.extend(_split_file(bytes(content), relative, contract))
+                except FileRejected as error:
+                    rows.append(_file_row(KIND_FILE_ERROR, relative, str(error)))
+            yield pd.DataFrame(rows, columns=RECORD_SCHEMA.fieldNames())
+
+    return files.select("path", "content").mapInPandas(split_partition, RECORD_SCHEMA)
+
+
+def _relative_path(path: str, root: str) -> str:
+    local = path.removeprefix("file://").removeprefix("file:")
+    for prefix in (root, root.removeprefix("file://").removeprefix("file:")):
+        if local.startswith(prefix):
+            return local[len(prefix):]
+        if path.startswith(prefix):
+            return path[len(prefix):]
+    return path
+
+
+def _file_row(kind: str, source_file: str, message: str) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "source_file": source_file,
+        "source_line": None,
+        "raw_text": None,
+        "is_malformed": None,
+        "values": None,
+        "content_key": None,
+        "message": message,
+    }
+
+
+def _record_row(source_file: str, line: int, raw: str, values: list[str | None] | None) -> dict[str, Any]:
+    return {
+        "kind": KIND_RECORD,
+        "source_file": source_file,
+        "source_line": line,
+        "raw_text": raw,
+        "is_malformed": values is None,
+        "values": values,
+        "content_key": None if values is None else json.dumps(values, ensure_ascii=False),
+        "message": None,
+    }
+
+
+def decode(content: bytes, encoding: str, source_file: str) -> str:
+    """Decodes a file with its declared encoding, dropping a leading BOM.
+
+    Raises:
+        FileRejected: when the bytes are not valid in that encoding.
+    """
+    try:
+        text = content.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as error:
+        raise FileRejected(f"{source_file}: unreadable as {encoding}: {error}") from error
+    return text.removeprefix(_BOM)
+
+
+def _split_file(content: bytes, source_file: str, contract: EntityContract) -> list[dict[str, Any]]:
+    text = decode(content, contract.encoding, source_file)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if contract.format == "csv":
+        return _split_csv(lines, source_file, contract)
+    return _split_jsonl(lines, source_file, contract)
+
+
+def _csv_rows(lines: list[str]) -> Iterator[tuple[int, str, list[str]]]:
+    """Yields (first physical line, raw text, fields) per CSV record, skipping blank lines.
+
+    A quoted field may span lines, so the reader is fed line by line and the lines it
+    consumed give the record's extent.
+    """
+    consumed = 0
+
+    def feed() -> Iterator[str]:
+        nonlocal consumed
+        for line in lines:
+            consumed += 1
+            yield line + "\n"
+
+    start = 1
+    for fields in csv.reader(feed()):
+        end = consumed
+        if fields:
+            raw = "\n".join(lines[start - 1 : end]).rstrip("\r")
+            yield start, raw, fields
+        start = end + 1
+
+
+def _split_csv(lines: list[str], source_file: str, contract: EntityContract) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    try:
+        records = _csv_rows(lines)
+        header_line = next(records, None)
+        if header_line is None:
+            raise FileRejected(f"{source_file}: empty file, no header row")
+        header = [name.strip().removeprefix(_BOM) for name in header_line[2]]
+        position = {name: index for index, name in enumerate(header)}
+        if len(position) != len(header):
+            raise FileRejected(f"{source_file}: header repeats a column name: {header}")
+        missing_required = [name for name in contract.required_columns if name not in position]
+        if missing_required:
+            raise FileRejected(f"{source_file}: missing required column(s) {', '.join(missing_required)}")
+        rows.extend(_header_warnings(source_file, contract, header))
+        for line, raw, fields in records:
+            if len(fields) != len(header):
+                rows.append(_record_row(source_file, line, raw, None))
+                continue
+            values = [fields[position[name]] if name in position else None for name in contract.column_names]
+            rows.append(_record_row(source_file, line, raw, values))
+    except csv.Error as error:
+        raise FileRejected(f"{source_file}: not readable as CSV: {error}") from error
+    return rows
+
+
+def _header_warnings(source_file: str, contract: EntityContract, present: list[str]) -> list[dict[str, Any]]:
+    expected = set(contract.column_names)
+    warnings = [
+        _file_row(KIND_FILE_WARNING, source_file, f"{source_file}: unexpected column {name!r} ignored")
+        for name in present
+        if name not in expected
+    ]
+    warnings += [
+        _file_row(KIND_FILE_WARNING, source_file, f"{source_file}: optional column {name!r} missing, loaded as null")
+        for name in contract.column_names
+        if name not in present
+    ]
+    return warnings
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON value as the string the typing step parses: scalars as text, structures as JSON."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _split_jsonl(lines: list[str], source_file: str, contract: EntityContract) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    unexpected: set[str] = set()
+    expected = set(contract.column_names)
+    for index, line in enumerate(lines, start=1):
+        raw = line.rstrip("\r")
+        if not raw.strip():
+            continue
+        try:
+            document = json.loads(raw)
+        except json.JSONDecodeError:
+            document = None
+        if not isinstance(document, dict):
+            rows.append(_record_row(source_file, index, raw, None))
+            continue
+        unexpected.update(key for key in document if key not in expected)
+        values = [_json_text(document.get(name)) for name in contract.column_names]
+        rows.append(_record_row(source_file, index, raw, values))
+    rows += [
+        _file_row(KIND_FILE_WARNING, source_file, f"{source_file}: unexpected field {name!r} ignored")
+        for name in sorted(unexpected)
+    ]
+    return rows

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# One-command set-up: virtualenv at .venv, the package with its pinned dependencies, and the
+# JVM jars in .jars/. Each step is skipped when its inputs have not changed since it last ran,
+# so a second run is a no-op.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+python=${PYTHON:-python3.11}
+venv=.venv
+jars=.jars
+
+fingerprint() { cat "$@" | sha256sum | cut -c1-16; }
+
+step_venv() {
+    if [ ! -x "$venv/bin/python" ]; then
+        echo "setup: creating $venv with $python"
+        "$python" -m venv "$venv"
+        "$venv/bin/pip" install -q --upgrade pip
+    fi
+    local stamp="$venv/.installed-$(fingerprint pyproject.toml)"
+    if [ ! -f "$stamp" ]; then
+        echo "setup: installing the cdp package and its pinned dependencies"
+        "$venv/bin/pip" install -q -e ".[test]"
+        rm -f "$venv"/.installed-*
+        touch "$stamp"
+    fi
+}
+
+# Resolves one pom's dependencies into $jars; `includeGroupIds` keeps out the Scala, Hadoop
+# and Jackson jars PySpark already ships.
+copy_jars() {
+    local pom=$1 groups=$2
+    mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
+        -DoutputDirectory="$repo/$jars" -DincludeScope=runtime -DincludeGroupIds="$groups"
+}
+
+step_jars() {
+    local stamp="$jars/.resolved-$(fingerprint scripts/jars/pom.xml)"
+    if [ ! -f "$stamp" ]; then
+        echo "setup: resolving Delta and PostgreSQL jars with Maven into $jars/"
+        mkdir -p "$jars"
+        copy_jars scripts/jars/pom.xml io.delta,org.postgresql
+        rm -f "$jars"/.resolved-*
+        touch "$stamp"
+    fi
+    local gf_stamp="$jars/.graphframes-$(fingerprint scripts/jars/graphframes.pom.xml)"
+    if [ ! -f "$gf_stamp" ]; then
+        if copy_jars scripts/jars/graphframes.pom.xml io.graphframes >/dev/null 2>&1; then
+            rm -f "$jars"/.graphframes-*
+            touch "$gf_stamp"
+        else
+            echo "setup: WARNING: the GraphFrames jars (io.graphframes:graphframes-spark4_2.13) are not" \
+                 "resolvable from Maven Central here; GraphFrames-based tests are skipped and OneID" \
+                 "cannot use the GraphFrames engine until they are." >&2
+        fi
+    fi
+}
+
+step_venv
+step_jars
+echo "setup: ready ($venv, $jars/)"
