@@ -11,10 +11,6 @@ from pyspark.sql.utils import AnalysisException
 from jobs.config import LAYERS, Catalog, Settings, TableSpec
 
 
-def _quote(name: str) -> str:
-    return f"`{name}`"
-
-
 def register_tables(spark: SparkSession, settings: Settings, catalog: Catalog) -> list[str]:
     """Registers every catalog table that exists on disk as ``{layer}.{name}``.
 

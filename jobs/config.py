@@ -50,6 +50,7 @@ class Settings:
     lakehouse: str
     jars_dir: Path
     spark: SparkSettings
+    ods_parallelism: int
 
     @property
     def checkpoint_dir(self) -> str:
@@ -80,6 +81,7 @@ def load_settings(env: str | None = None, landing: str | None = None, lakehouse:
             app_name=spark_doc.get("app_name", "cdp"),
             conf={key: str(value) for key, value in spark_doc.get("conf", {}).items()},
         ),
+        ods_parallelism=int(document.get("ods_parallelism", 2)),
     )
 
 

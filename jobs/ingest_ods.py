@@ -1,13 +1,16 @@
 """ODS ingestion: one day's landing files of every entity into typed Delta tables.
 
 Per entity: read the day's files → split records → type and check → audit (rows in = kept +
-rejected, Great Expectations suite) → publish table and rejects. A file that cannot be used
-fails its entity only; the other entities still load.
+rejected, Great Expectations suite) → publish the table. A file that cannot be used fails its
+entity only; the other entities still load. Rejects of every loaded entity are then published
+in one write, and the load audit and suite results last.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -21,8 +24,8 @@ from jobs import catalog as tables
 from jobs import quality
 from jobs.config import Catalog, Settings
 from models.ods.contract import EntityContract
-from models.ods.records import KIND_FILE_ERROR, KIND_FILE_WARNING, KIND_RECORD, split_records
-from models.ods.typed_records import accepted_rows, check_records, rejected_rows
+from models.ods.records import KIND_FILE, KIND_FILE_ERROR, KIND_FILE_WARNING, KIND_RECORD, split_records
+from models.ods.typed_records import REASON, accepted_rows, check_records, rejected_rows
 
 STATUS_LOADED = "loaded"
 STATUS_FAILED = "failed"
@@ -30,7 +33,7 @@ AUDIT_SCHEMA = T.StructType(
     [
         T.StructField("source", T.StringType(), False),
         T.StructField("entity", T.StringType(), False),
-        T.StructField("files", T.LongType(), False),
+        T.StructField("files", T.LongType(), True),
         T.StructField("rows_in", T.LongType(), True),
         T.StructField("rows_kept", T.LongType(), True),
         T.StructField("rows_rejected", T.LongType(), True),
@@ -40,6 +43,8 @@ AUDIT_SCHEMA = T.StructType(
         T.StructField("ingest_run_id", T.StringType(), False),
     ]
 )
+# Great Expectations' ephemeral context is not documented as thread-safe; suites run one at a time.
+_VALIDATION_LOCK = threading.Lock()
 
 
 class EntityLoadError(Exception):
@@ -48,19 +53,29 @@ class EntityLoadError(Exception):
 
 @dataclass
 class EntityLoad:
+    """What happened to one entity: its audit row, validation and the rejects to publish."""
+
     source: str
     entity: str
-    files: int = 0
+    files: int | None = None
     rows_in: int | None = None
     rows_kept: int | None = None
     rows_rejected: int | None = None
     status: str = STATUS_FAILED
     message: str | None = None
     warnings: list[str] = field(default_factory=list)
+    validation: quality.Validation | None = None
+    rejects: DataFrame | None = None
 
     @property
     def table(self) -> str:
         return f"ods.{self.source}_{self.entity}"
+
+    def audit_row(self, run_id: str) -> tuple:
+        return (
+            self.source, self.entity, self.files, self.rows_in, self.rows_kept, self.rows_rejected,
+            self.status, self.message, self.warnings, run_id,
+        )
 
 
 def _day_files(spark: SparkSession, settings: Settings, contract: EntityContract, ds: date) -> DataFrame:
@@ -69,118 +84,117 @@ def _day_files(spark: SparkSession, settings: Settings, contract: EntityContract
     try:
         return reader.load(folder)
     except AnalysisException as error:
-        if "PATH_NOT_FOUND" not in str(error) and "Path does not exist" not in str(error):
+        if "PATH_NOT_FOUND" not in str(error):
             raise
         return spark.createDataFrame([], "path string, modificationTime timestamp, length long, content binary")
 
 
 def ingest_entity(
     spark: SparkSession, settings: Settings, catalog: Catalog, contract: EntityContract, ds: date, run_id: str
-) -> tuple[EntityLoad, quality.Validation | None]:
-    """Loads one entity's day; returns its audit row and its validation.
+) -> EntityLoad:
+    """Loads and publishes one entity's day. Its rejects frame is left cached for the caller.
 
     Raises:
-        EntityLoadError: unusable file, failed suite, or counts that do not add up.
+        EntityLoadError: an unusable file, a failed suite, or counts that do not add up.
     """
     load = EntityLoad(contract.source, contract.entity)
-    files = _day_files(spark, settings, contract, ds)
-    records = split_records(files, contract, settings.landing).persist(StorageLevel.MEMORY_AND_DISK)
+    records = split_records(_day_files(spark, settings, contract, ds), contract, settings.landing)
+    records = records.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        problems = records.where(F.col("kind") != KIND_RECORD).select("kind", "message").collect()
-        load.warnings = sorted(row.message for row in problems if row.kind == KIND_FILE_WARNING)
-        errors = sorted(row.message for row in problems if row.kind == KIND_FILE_ERROR)
+        file_rows = records.where(F.col("kind") != KIND_RECORD).select("kind", "message").collect()
+        errors = sorted(row.message for row in file_rows if row.kind == KIND_FILE_ERROR)
         if errors:
             raise EntityLoadError("; ".join(errors))
-        load.files = files.select("path").distinct().count()
+        load.files = sum(1 for row in file_rows if row.kind == KIND_FILE)
+        load.warnings = sorted(row.message for row in file_rows if row.kind == KIND_FILE_WARNING)
+        load.rows_in = records.where(F.col("kind") == KIND_RECORD).count()
 
         checked = check_records(records, contract, ds, run_id).persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            return load, _publish(spark, settings, catalog, contract, ds, checked, load)
-        finally:
+        counts = checked.agg(F.count(F.lit(1)).alias("checked"), F.count(REASON).alias("rejected")).first()
+        load.rows_rejected = counts.rejected
+        load.rows_kept = counts.checked - counts.rejected
+        if counts.checked != load.rows_in:
             checked.unpersist()
+            raise EntityLoadError(f"{load.table}: {load.rows_in} records split but {counts.checked} checked")
+        accepted = accepted_rows(checked, contract)
+        with _VALIDATION_LOCK:
+            load.validation = quality.validate(accepted, "ods", contract.table_name)
+        if not load.validation.success:
+            checked.unpersist()
+            raise EntityLoadError(f"{load.table}: suite failed, not published: {'; '.join(load.validation.failures())}")
+        tables.replace_partition(spark, settings, catalog.table(load.table), accepted, ds)
+        load.rejects = rejected_rows(checked, contract)
+        load.status = STATUS_LOADED
+        return load
     finally:
         records.unpersist()
 
 
-def _publish(
+def run(
     spark: SparkSession,
     settings: Settings,
     catalog: Catalog,
-    contract: EntityContract,
+    contracts: tuple[EntityContract, ...],
     ds: date,
-    checked: DataFrame,
-    load: EntityLoad,
-) -> quality.Validation:
-    counts = checked.agg(
-        F.count(F.lit(1)).alias("rows_in"), F.count("reject_reason").alias("rows_rejected")
-    ).first()
-    accepted = accepted_rows(checked, contract)
-    rejected = rejected_rows(checked, contract)
-    load.rows_in = counts.rows_in
-    load.rows_rejected = counts.rows_rejected
-    load.rows_kept = accepted.count()
-    if load.rows_kept + load.rows_rejected != load.rows_in:
-        raise EntityLoadError(
-            f"{load.table}: rows in {load.rows_in} != kept {load.rows_kept} + rejected {load.rows_rejected}"
-        )
-    validation = quality.validate(accepted, "ods", contract.table_name)
-    if not validation.success:
-        raise EntityLoadError(f"{load.table}: data quality suite failed: {'; '.join(validation.failures())}")
-    tables.replace_partition(spark, settings, catalog.table(load.table), accepted, ds)
-    tables.replace_partition(
-        spark,
-        settings,
-        catalog.table("ods.rejects"),
-        rejected,
-        ds,
-        extra_predicate=f"source = '{contract.source}' AND entity = '{contract.entity}'",
-    )
-    load.status = STATUS_LOADED
-    return validation
+    parallelism: int = 2,
+) -> list[EntityLoad]:
+    """Ingests every entity of ``contracts`` for ``ds``, then rejects, audit and suite results.
 
-
-def run(spark: SparkSession, settings: Settings, catalog: Catalog, contracts: tuple[EntityContract, ...], ds: date) -> list[EntityLoad]:
-    """Ingests every entity of ``contracts`` for ``ds`` and records the load audit.
-
-    Failed entities are reported in their audit row; the caller decides the exit status.
+    Entities load concurrently (``parallelism`` Spark jobs in flight): on a small day most of
+    an entity's time is driver-side latency, which overlaps well. Failed entities are reported
+    in their audit row and the caller decides the exit status.
     """
     run_id = f"ods-{ds.isoformat()}-{uuid.uuid4().hex[:12]}"
-    loads: list[EntityLoad] = []
-    validations: list[quality.Validation] = []
-    for contract in contracts:
+
+    def attempt(contract: EntityContract) -> EntityLoad:
         try:
-            load, validation = ingest_entity(spark, settings, catalog, contract, ds, run_id)
-            validations.append(validation)
-        except (EntityLoadError, quality.DataQualityError) as error:
-            load = EntityLoad(contract.source, contract.entity, message=str(error))
-        loads.append(load)
-    _write_audit(spark, settings, catalog, ds, run_id, loads, validations)
+            return ingest_entity(spark, settings, catalog, contract, ds, run_id)
+        except EntityLoadError as error:
+            return EntityLoad(contract.source, contract.entity, message=str(error))
+
+    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="ods") as pool:
+        loads = list(pool.map(attempt, contracts))
+    loaded = [load for load in loads if load.status == STATUS_LOADED]
+    try:
+        _publish_rejects(spark, settings, catalog, ds, loaded)
+    finally:
+        for load in loaded:
+            load.rejects.unpersist()
+    _publish_audit(spark, settings, catalog, ds, run_id, loads)
     return loads
 
 
-def _write_audit(
-    spark: SparkSession,
-    settings: Settings,
-    catalog: Catalog,
-    ds: date,
-    run_id: str,
-    loads: list[EntityLoad],
-    validations: list[quality.Validation],
+def _entity_predicate(loads: list[EntityLoad]) -> str:
+    return " OR ".join(f"(source = '{load.source}' AND entity = '{load.entity}')" for load in loads)
+
+
+def _publish_rejects(
+    spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, loaded: list[EntityLoad]
 ) -> None:
-    audit = spark.createDataFrame(
-        [
-            (l.source, l.entity, l.files, l.rows_in, l.rows_kept, l.rows_rejected, l.status, l.message, l.warnings, run_id)
-            for l in loads
-        ],
-        AUDIT_SCHEMA,
-    ).withColumn("dt", F.lit(ds))
-    entities = " OR ".join(f"(source = '{l.source}' AND entity = '{l.entity}')" for l in loads)
-    tables.replace_partition(spark, settings, catalog.table("ods.load_audit"), audit, ds, extra_predicate=entities)
-    loaded_tables = ", ".join(f"'{v.table_name}'" for v in validations)
+    if not loaded:
+        return
+    rejects = loaded[0].rejects
+    for load in loaded[1:]:
+        rejects = rejects.unionByName(load.rejects)
+    tables.replace_partition(
+        spark, settings, catalog.table("ods.rejects"), rejects, ds, extra_predicate=_entity_predicate(loaded)
+    )
+
+
+def _publish_audit(
+    spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, run_id: str, loads: list[EntityLoad]
+) -> None:
+    audit = spark.createDataFrame([load.audit_row(run_id) for load in loads], AUDIT_SCHEMA)
+    tables.replace_partition(
+        spark, settings, catalog.table("ods.load_audit"), audit.withColumn("dt", F.lit(ds)), ds,
+        extra_predicate=_entity_predicate(loads),
+    )
+    validations = [load.validation for load in loads if load.validation is not None]
     if validations:
-        results = quality.results_frame(spark, validations).withColumn("ingest_run_id", F.lit(run_id)).withColumn(
-            "dt", F.lit(ds)
-        )
+        results = quality.results_frame(spark, validations)
+        names = ", ".join(f"'{validation.table_name}'" for validation in validations)
         tables.replace_partition(
-            spark, settings, catalog.table("ods.dq_results"), results, ds, extra_predicate=f"table_name IN ({loaded_tables})"
+            spark, settings, catalog.table("ods.dq_results"),
+            results.withColumn("ingest_run_id", F.lit(run_id)).withColumn("dt", F.lit(ds)), ds,
+            extra_predicate=f"table_name IN ({names})",
         )

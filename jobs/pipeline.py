@@ -26,7 +26,7 @@ def run_ods(
     unknown = set(sources) - {c.source for c in load_contracts()}
     if unknown:
         raise ValueError(f"unknown source(s) {sorted(unknown)}; conf/sources.yml has {sorted({c.source for c in load_contracts()})}")
-    loads = ingest_ods.run(spark, settings, catalog, contracts, ds)
+    loads = ingest_ods.run(spark, settings, catalog, contracts, ds, parallelism=settings.ods_parallelism)
     header = f"{'table':<24} {'files':>5} {'rows_in':>9} {'kept':>9} {'rejected':>9}  status"
     lines = [header, "-" * len(header)]
     for load in loads:

@@ -37,10 +37,6 @@ DQ_RESULT_SCHEMA = T.StructType(
 )
 
 
-class DataQualityError(Exception):
-    """A frame failed its suite and was not published."""
-
-
 @dataclass(frozen=True)
 class Validation:
     table_name: str

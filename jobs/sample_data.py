@@ -22,6 +22,7 @@ How it works, and why:
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import itertools
@@ -31,8 +32,9 @@ import shutil
 import uuid
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import date, datetime, time, timedelta
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from random import Random
 from typing import Any, Iterator, NamedTuple
@@ -50,6 +52,18 @@ from models.ods.reasons import (
     OUT_OF_RANGE,
     column_reason,
 )
+
+class Weighted(NamedTuple):
+    """Values with relative weights, prepared once for fast draws."""
+
+    values: tuple
+    cumulative: tuple[float, ...]
+
+
+def weights(pairs) -> Weighted:
+    pairs = tuple(pairs)
+    return Weighted(tuple(v for v, _ in pairs), tuple(itertools.accumulate(w for _, w in pairs)))
+
 
 DEFAULT_CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 TRUTH_DIR = "_truth"
@@ -96,6 +110,7 @@ BAD_TIMESTAMPS = ("2026-02-30 10:00:00", "yesterday", "2026/01/05 10:00", "2025-
 BAD_DATES = ("1990-02-30", "1990/05/12", "19900512", "unknown", "0000-00-00")
 BAD_NUMBERS = ("12.3.4", "abc", "￥12", "12.345", "1,280.00", "N/A")
 BAD_ENUM_EXTRAS = ("unknown", "gift", "N/A")
+JSON_LINE = json.JSONEncoder(ensure_ascii=False).encode
 CSV_BREAKAGES = ("short", "long")  # a field lost or an extra field
 JSON_BREAKAGES = ("truncated", "truncated", "string")  # cut mid-object, or JSON-encoded twice
 
@@ -104,11 +119,10 @@ MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139"
                    "152", "155", "156", "157", "158", "159", "166", "176", "177", "178", "180",
                    "181", "182", "183", "185", "186", "187", "188", "189", "191", "198", "199")
 PLACEHOLDER_MOBILES = ("13800000000", "00000000000", "11111111111")
-CRM_MOBILE_FORMS = (("plain", 70), ("intl", 10), ("cc_dash", 5), ("dashed", 10), ("padded", 5))
-CASHIER_MOBILE_FORMS = (("plain", 85), ("dashed", 5), ("padded", 10))
-WECHAT_MOBILE_FORMS = (("plain", 60), ("intl", 40))
+CRM_MOBILE_FORMS = weights((("plain", 70), ("intl", 10), ("cc_dash", 5), ("dashed", 10), ("padded", 5)))
+CASHIER_MOBILE_FORMS = weights((("plain", 85), ("dashed", 5), ("padded", 10)))
+WECHAT_MOBILE_FORMS = weights((("plain", 60), ("intl", 40)))
 JUNK_DEVICES = ("00000000-0000-0000-0000-000000000000", "unknown", "")
-OPENID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 UNIONID_PREFIX = "o6_bm"
 EMAIL_HANDLES = ("sunny", "lucky", "amy", "leo", "coco", "tiger", "momo", "kiki", "jason", "lily",
                  "grace", "kevin", "vivian", "eric", "sophia", "jack", "nana", "xiaoyu", "miumiu")
@@ -139,6 +153,7 @@ REGIONS = (
     Region("福建省", "厦门市", ("思明区", "湖里区"), 3),
     Region("山东省", "青岛市", ("市南区", "崂山区"), 3),
 )
+REGION_WEIGHTS = weights((r, r.weight) for r in REGIONS)
 MALLS = ("万达广场", "万象城", "大悦城", "银泰城", "龙湖天街", "来福士", "吾悦广场", "印象城", "太古里", "步行街")
 ROADS = ("中山路", "人民路", "解放路", "建设路", "和平路", "长江路", "淮海路", "南京路", "延安路", "青年路")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万钱严武戴莫孔汤"
@@ -213,6 +228,7 @@ PROFILES = (
     Profile("wechat_browser", 10, 0, 0, 0, 1, 0),
     Profile("casual", 10, 0, 0.5, 0.6, 0.5, 2),
 )
+PROFILE_WEIGHTS = weights((p, p.weight) for p in PROFILES)
 HOUSEHOLD_SHARE = 0.12
 HOUSEHOLD_SIZES = (2, 2, 2, 3, 3, 4)
 EMAIL_SHARE = 0.45
@@ -222,8 +238,10 @@ STORE_PHONE_MIN_PERSONS = 120
 STORE_PHONE_PERSON_SHARE = 0.04  # of store-shopping members, all sent to the flagship
 
 TMALL, JD, DOUYIN, OWN_MALL = "tmall", "jd", "douyin", "own_mall"
-PLATFORM_WEIGHTS = ((TMALL, 40), (JD, 20), (DOUYIN, 20), (OWN_MALL, 20))
+PLATFORM_SHARES = ((TMALL, 40), (JD, 20), (DOUYIN, 20), (OWN_MALL, 20))
 MARKETPLACES = (TMALL, JD, DOUYIN)
+ANY_PLATFORM = weights(PLATFORM_SHARES)
+ANY_MARKETPLACE = weights(share for share in PLATFORM_SHARES if share[0] in MARKETPLACES)
 MASKING_PLATFORMS = (JD, DOUYIN)  # they hand out receiver mobiles as 138****8000
 AMOUNTS_AS_TEXT = (JD, OWN_MALL)  # their connectors send amounts as "12.30", the others as numbers
 TMALL_MEMBER_BINDING_SHARE = 0.5
@@ -251,6 +269,8 @@ FAMILY_SESSION_SHARE = 0.35
 JUNK_DEVICE_SHARE = 0.04
 ANONYMOUS_EVENT_SHARE = 0.08
 WECHAT_BINDING_SHARE = 0.7
+BINDING_DELAY_MEAN_DAYS = 20
+BINDING_CAMPAIGN_DAILY_SHARE = 0.03  # of members' unbound accounts, per increment day
 WECHAT_PHONE_SHARE = 0.4
 UNSUBSCRIBE_SHARE = 0.15
 
@@ -258,8 +278,8 @@ UNSUBSCRIBE_SHARE = 0.15
 POS_VISITS_PER_YEAR_MEMBER = 2.5
 POS_VISITS_PER_YEAR_GUEST = 1.2
 ECOM_ORDERS_PER_YEAR = 1.5
-SESSIONS_PER_90_DAYS = 3
-SESSIONS_PER_90_DAYS_BROWSER = 8
+SESSIONS_PER_90_DAYS = 2
+SESSIONS_PER_90_DAYS_BROWSER = 6
 HOME_STORE_SHARE = 0.85
 CARD_SHOWN_SHARE = 0.8
 MOBILE_ASKED_WITH_CARD = 0.35
@@ -280,10 +300,10 @@ PAY_METHODS = ("微信支付", "微信支付", "支付宝", "银行卡", "现金
 
 LEVELS = ("普卡", "银卡", "金卡", "钻石卡")
 ACTIVE, FROZEN, CANCELLED = "active", "frozen", "cancelled"
-JOIN_CHANNELS = (("门店", 5), ("小程序", 3), ("公众号", 1), ("天猫会员通", 1), ("官方商城", 1))
+JOIN_CHANNELS = weights((("门店", 5), ("小程序", 3), ("公众号", 1), ("天猫会员通", 1), ("官方商城", 1)))
 IN_STORE_JOIN = "门店"
 MEMBER_CHANGE_COUNTS = (0, 0, 1, 1, 1, 2, 2, 3)
-MEMBER_CHANGES = (("level", 35), ("email", 20), ("card", 15), ("freeze", 15), ("cancel", 5))
+MEMBER_CHANGES = weights((("level", 35), ("email", 20), ("card", 15), ("freeze", 15), ("cancel", 5)))
 REREGISTER_SHARE = 0.04
 CHINESE_GENDER_SHARE = 0.4
 UNKNOWN_GENDER_SHARE = 0.05
@@ -315,8 +335,8 @@ BONUS_POINTS_SHARE = 0.15
 GRADE_POINTS_SHARE = 0.25
 REDEEM_POINTS = (100, 200, 500, 1000)
 
-MP_EVENTS = (("product_view", 35), ("page_view", 20), ("search", 10), ("add_cart", 10),
-             ("sign_in", 8), ("favorite", 6), ("share", 5), ("coupon_claim", 6))
+MP_EVENTS = weights((("product_view", 35), ("page_view", 20), ("search", 10), ("add_cart", 10),
+             ("sign_in", 8), ("favorite", 6), ("share", 5), ("coupon_claim", 6)))
 EVENT_PAGES = {"page_view": "pages/index/index", "product_view": "pages/goods/detail",
                "search": "pages/search/index", "add_cart": "pages/goods/detail",
                "favorite": "pages/goods/detail", "share": "pages/goods/detail",
@@ -352,7 +372,7 @@ class EntitySpec:
     def name(self) -> str:
         return f"{self.source}/{self.entity}"
 
-    @property
+    @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
@@ -408,7 +428,6 @@ class Row:
     entity: str
     at: datetime  # when the source produced this version: decides its dt
     values: dict[str, Any]
-    key: tuple | None = None  # keyed, changing records: an extract holds the newest version only
     evidence: tuple = ()  # Identifier / NonIdentifier / SharedUse carried by the row
 
 
@@ -441,9 +460,9 @@ class Truth:
 
     def record(self, evidence: tuple) -> None:
         for item in evidence:
-            if isinstance(item, Identifier):
+            if type(item) is Identifier:
                 self.identifiers.add(item)
-            elif isinstance(item, NonIdentifier):
+            elif type(item) is NonIdentifier:
                 self.non_identifiers.add(item)
             else:
                 self.shared.setdefault(item[:3], set()).add(item.person_id)
@@ -464,7 +483,7 @@ def json_money(cents: int, as_text: bool) -> str | float:
     return money(cents) if as_text else cents / 100
 
 
-def mobile_text(rng: Random, mobile: str, forms: tuple[tuple[str, int], ...]) -> str:
+def mobile_text(rng: Random, mobile: str, forms: Weighted) -> str:
     """A valid mobile as some system or person typed it."""
     form = weighted(rng, forms)
     if form == "intl":
@@ -506,8 +525,8 @@ def email_text(rng: Random, email: str) -> str:
     return email
 
 
-def weighted(rng: Random, choices: tuple[tuple[Any, int], ...]) -> Any:
-    return rng.choices([c for c, _ in choices], [w for _, w in choices])[0]
+def weighted(rng: Random, table: Weighted) -> Any:
+    return table.values[bisect_right(table.cumulative, rng.random() * table.cumulative[-1])]
 
 
 def poisson(rng: Random, lam: float) -> int:
@@ -517,6 +536,17 @@ def poisson(rng: Random, lam: float) -> int:
         k += 1
         p *= rng.random()
     return k
+
+
+def random_moment(rng: Random, lo: datetime, hi: datetime) -> datetime:
+    """A random whole second in [lo, hi)."""
+    span = int((hi - lo).total_seconds())
+    return lo + timedelta(seconds=rng.randrange(span)) if span > 0 else lo
+
+
+def price_ending_in_9(yuan: int) -> int:
+    """Cents of the shelf price for about ``yuan``: 199.00, 459.00, ..."""
+    return (yuan // 10 * 10 + 9) * 100
 
 
 def end_of_next_year(t: datetime) -> datetime:
@@ -533,14 +563,18 @@ class Window:
     start: date
     days: int
 
-    @property
+    @cached_property
     def dts(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range(self.days)]
 
-    @property
+    @cached_property
     def end(self) -> datetime:
         """The first moment no extract covers."""
         return datetime.combine(self.start + timedelta(days=self.days), time())
+
+    def dt_of(self, t: datetime) -> date:
+        """The dt whose extract holds something produced at ``t``: history lands on the first."""
+        return max(t.date(), self.start)
 
     def days_before(self, n: int) -> datetime:
         return datetime.combine(self.start - timedelta(days=n), time())
@@ -594,9 +628,17 @@ class Person:
     family_device: str | None = None
     types_store_phone: bool = False  # the flagship's cashiers type the store phone for them
 
+    @property
+    def can_receive_gifts(self) -> bool:
+        """Their one mobile is in their own CRM row, so it is theirs in the data too."""
+        return self.is_member and len(self.mobiles) == 1
+
     def mobile_at(self, t: datetime) -> str:
-        return self.mobiles[bisect_right(self.mobiles, (t, "~")) - 1][1] if t >= self.mobiles[0][0] \
-            else self.mobiles[0][1]
+        current = self.mobiles[0][1]
+        for since, mobile in self.mobiles[1:]:
+            if since <= t:
+                current = mobile
+        return current
 
 
 @dataclass
@@ -624,7 +666,7 @@ def build_world(rng: Random, persons: int, window: Window) -> World:
     people = build_persons(rng, persons, stores, window, taken={store_phone, *PLACEHOLDER_MOBILES})
     flagship = stores[0]
     send_to_flagship(rng, people, flagship)
-    gift_receivers = [p for p in people if p.is_member and len(p.mobiles) == 1]
+    gift_receivers = [p for p in people if p.can_receive_gifts]
     return World(stores, catalog, people, flagship, store_phone, gift_receivers)
 
 
@@ -633,7 +675,7 @@ def build_stores(rng: Random, persons: int, window: Window) -> list[Store]:
     count = max(MIN_STORES, round(STORES_AT_10K_PERSONS * math.sqrt(persons / 10_000)))
     stores = []
     for n in range(1, count + 1):
-        region = REGIONS[0] if n == 1 else weighted(rng, tuple((r, r.weight) for r in REGIONS))
+        region = REGIONS[0] if n == 1 else weighted(rng, REGION_WEIGHTS)
         district = rng.choice(region.districts)
         open_date = window.start - timedelta(days=rng.randint(60, 12 * 365))
         closed_at = None
@@ -664,7 +706,7 @@ def build_catalog(rng: Random, window: Window) -> list[Product]:
         brand = rng.choice(BRANDS)
         title = f"{rng.choice(STYLES)}{category.l3}"
         lo, hi = category.price_yuan
-        list_cents = (rng.randint(lo, hi) // 10 * 10 + 9) * 100
+        list_cents = price_ending_in_9(rng.randint(lo, hi))
         run = min(len(category.sizes), rng.randint(3, 6))
         first_size = rng.randrange(len(category.sizes) - run + 1)
         sizes = category.sizes[first_size:first_size + run]
@@ -705,6 +747,11 @@ def new_device(rng: Random) -> str:
     return f"{rng.getrandbits(64):016x}"
 
 
+def wechat_id(rng: Random, prefix: str) -> str:
+    """An openid or unionid: 28 URL-safe base64 characters, the first few fixed."""
+    return prefix + base64.urlsafe_b64encode(rng.getrandbits(144).to_bytes(18, "big")).decode()[:28 - len(prefix)]
+
+
 def build_persons(rng: Random, count: int, stores: list[Store], window: Window,
                   taken: set[str]) -> list[Person]:
     emails: set[str] = set()
@@ -715,7 +762,7 @@ def build_persons(rng: Random, count: int, stores: list[Store], window: Window,
         if len(household) >= household_size:  # the current household is complete
             household = []
             household_size = rng.choice(HOUSEHOLD_SIZES) if rng.random() < HOUSEHOLD_SHARE else 1
-            region = weighted(rng, tuple((r, r.weight) for r in REGIONS))
+            region = weighted(rng, REGION_WEIGHTS)
             district = rng.choice(region.districts)
             address = (f"{district}{rng.choice(ROADS)}{rng.randint(1, 999)}号"
                        f"{rng.randint(1, 30)}栋{rng.randint(1, 33)}{rng.randint(1, 4):02d}室")
@@ -733,8 +780,7 @@ def build_persons(rng: Random, count: int, stores: list[Store], window: Window,
         )
         choose_channels(rng, person)
         if person.is_member and rng.random() < MOBILE_CHANGE_SHARE:
-            since = window.days_before(MEMBER_HISTORY_DAYS) + timedelta(
-                seconds=rng.randrange(int((window.end - window.days_before(MEMBER_HISTORY_DAYS)).total_seconds())))
+            since = random_moment(rng, window.days_before(MEMBER_HISTORY_DAYS), window.end)
             person.mobiles.append((since, new_mobile(rng, taken)))
         for housemate in household:
             housemate.housemates.append(person)
@@ -754,12 +800,12 @@ def build_persons(rng: Random, count: int, stores: list[Store], window: Window,
 
 
 def choose_channels(rng: Random, person: Person) -> None:
-    profile = weighted(rng, tuple((p, p.weight) for p in PROFILES))
+    profile = weighted(rng, PROFILE_WEIGHTS)
     person.is_member = rng.random() < profile.member
     person.shops_pos = rng.random() < profile.pos
     if rng.random() < profile.ecom:
-        pool = MARKETPLACES if profile.max_platforms == 1 and not person.is_member else None
-        choices = tuple((p, w) for p, w in PLATFORM_WEIGHTS if pool is None or p in pool)
+        # A single-platform non-member shops on a marketplace: the own mall wants an account.
+        choices = ANY_MARKETPLACE if profile.max_platforms == 1 and not person.is_member else ANY_PLATFORM
         platforms = [weighted(rng, choices) for _ in range(rng.randint(1, profile.max_platforms))]
         person.platforms = tuple(dict.fromkeys(platforms))
     buys = person.shops_pos or bool(person.platforms)
@@ -808,11 +854,18 @@ class Coupon:
     issued_at: datetime
     used_at: datetime | None = None
     used_order_id: str | None = None
+    expire_at: datetime = field(init=False)
 
-    @property
-    def expire_at(self) -> datetime:
-        return datetime.combine(self.issued_at.date() + timedelta(days=self.template.valid_days),
-                                time(23, 59, 59))
+    def __post_init__(self) -> None:
+        self.expire_at = datetime.combine(
+            self.issued_at.date() + timedelta(days=self.template.valid_days), time(23, 59, 59))
+
+
+class Typed(NamedTuple):
+    """An identifier as a system stores it: the canonical value, and the text typed."""
+
+    value: str | None  # None: the text is not a valid identifier
+    text: str
 
 
 @dataclass(frozen=True)
@@ -820,9 +873,9 @@ class MemberState:
     """One version of a CRM member row."""
 
     at: datetime
-    card_no: str  # canonical
-    mobile: str
-    email: str | None  # raw text
+    card: Typed
+    mobile: Typed
+    email: Typed | None
     level: str
     status: str
 
@@ -903,9 +956,23 @@ class Simulation:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def emit(self, entity: str, at: datetime, values: dict, evidence: list | tuple = (),
-             key: tuple | None = None) -> None:
-        self.rows.append(Row(entity, at, values, key, tuple(evidence)))
+    def emit(self, entity: str, at: datetime, values: dict, evidence: list | tuple = ()) -> None:
+        self.rows.append(Row(entity, at, values, tuple(evidence)))
+
+    def extracted(self, versions: list, at=itemgetter(0)) -> list:
+        """The versions of one keyed record that some extract holds: the newest of each dt.
+
+        ``versions`` are in time order. Only these are rendered, which is what keeps a
+        changing record to one row per dt.
+        """
+        kept = []
+        for version, following in zip(versions, [*versions[1:], None]):
+            t = at(version)
+            if t >= self.window.end:
+                break
+            if following is None or self.window.dt_of(at(following)) != self.window.dt_of(t):
+                kept.append(version)
+        return kept
 
     def next_number(self, counter: str, step: int = 1) -> int:
         self.counters[counter] = self.counters.get(counter, 0) + step
@@ -920,10 +987,7 @@ class Simulation:
 
     def moment(self, lo: datetime, hi: datetime, hours: tuple[int, int] | None = None) -> datetime:
         """A random second in [lo, hi), moved into opening hours when that stays in range."""
-        span = int((hi - lo).total_seconds())
-        if span <= 0:
-            return lo
-        t = lo + timedelta(seconds=self.rng.randrange(span))
+        t = random_moment(self.rng, lo, hi)
         if hours and not hours[0] <= t.hour < hours[1]:
             shifted = t.replace(hour=hours[0] + t.hour % (hours[1] - hours[0]))
             if lo <= shifted < hi:
@@ -958,10 +1022,11 @@ class Simulation:
 
     def store_rows(self) -> None:
         for store in self.world.stores:
-            opened = datetime.combine(store.open_date, time(8))
-            self.emit_store(store, min(opened, self.window.days_before(1)), STORE_OPEN)
+            versions = [(datetime.combine(store.open_date, time(8)), STORE_OPEN)]
             if store.closed_at is not None:
-                self.emit_store(store, store.closed_at, STORE_CLOSED)
+                versions.append((store.closed_at, STORE_CLOSED))
+            for at, status in self.extracted(versions):
+                self.emit_store(store, at, status)
         for dt in self.window.dts[1:]:
             if self.rng.random() < STORE_CHANGE_SHARE_PER_DAY:
                 store = self.rng.choice(self.world.trading_stores[1:] or self.world.trading_stores)
@@ -975,13 +1040,13 @@ class Simulation:
             "district": store.district, "store_type": store.store_type,
             "store_level": store.level, "open_date": store.open_date.isoformat(),
             "area_sqm": money(store.area_cents), "status": status,
-        }, key=(store.store_id,))
+        })
 
     def product_rows(self) -> None:
         for product in self.world.catalog:
             # The catalog lists a product two weeks before it launches.
             listed = datetime.combine(product.launch_date - timedelta(days=14), time(9))
-            self.emit_product(product, min(listed, self.window.days_before(1)), product.list_cents)
+            self.emit_product(product, listed, product.list_cents)
         launched_spus = list(dict.fromkeys(
             p.spu_id for p in self.world.catalog if p.launch_date < self.window.start))
         for dt in self.window.dts[1:]:
@@ -990,7 +1055,7 @@ class Simulation:
                 at = datetime.combine(dt, time(10))
                 for product in self.world.catalog:
                     if product.spu_id == spu:
-                        self.emit_product(product, at, product.list_cents * 8 // 1000 * 100 + 900)
+                        self.emit_product(product, at, price_ending_in_9(product.list_cents * 8 // 1000))
 
     def emit_product(self, product: Product, at: datetime, list_cents: int) -> None:
         month = product.launch_date.month
@@ -1001,7 +1066,7 @@ class Simulation:
             "color": product.color, "size": product.size, "list_price": money(list_cents),
             "launch_date": product.launch_date.isoformat(),
             "season": f"{product.launch_date.year}{SEASONS.get(month, '秋')}",
-        }, key=(product.sku_id,))
+        })
 
     # --- one person ----------------------------------------------------------------------------
 
@@ -1017,6 +1082,16 @@ class Simulation:
         accounts = self.wechat_users(person, memberships)
         if accounts:
             self.events(person, accounts)
+        if not memberships and any(a.app.app_type == MINI_PROGRAM for a in accounts) \
+                and self.rng.random() < COUPON_CLAIM_SHARE:
+            self.claimed_coupon(accounts)
+
+    def claimed_coupon(self, accounts: list[WechatAccount]) -> None:
+        """A non-member claims a coupon in the mini program: the coupon has no member_id."""
+        lo = max(self.orders_from, min(a.subscribed_at for a in accounts))
+        coupon = Coupon(f"CP{self.next_number('coupon'):010d}", CLAIMED_COUPON, None,
+                        self.moment(lo, self.window.end, ONLINE_HOURS))
+        self.emit_coupon(coupon, None)
 
     # --- CRM ---------------------------------------------------------------------------------
 
@@ -1036,7 +1111,7 @@ class Simulation:
         self.evolve(person, memberships[-1], until=w.end)
         for membership in memberships:
             self.issue_coupons(person, membership)
-            for state in membership.states:
+            for state in self.extracted(membership.states, at=attrgetter("at")):
                 self.emit_member(person, membership, state)
         return memberships
 
@@ -1049,9 +1124,13 @@ class Simulation:
             gender = "女" if person.gender == "F" else "男"
         else:
             gender = person.gender
-        email = person.email and email_text(self.rng, person.email)
-        state = MemberState(at, f"C88{number:08d}", person.mobile_at(at), email or person.bad_email,
-                            LEVELS[0], ACTIVE)
+        email = None
+        if person.email is not None:
+            email = Typed(person.email, email_text(self.rng, person.email))
+        elif person.bad_email is not None:
+            email = Typed(None, person.bad_email)
+        state = MemberState(at, self.typed_card(f"C88{number:08d}"), self.typed_mobile(person.mobile_at(at)),
+                            email, LEVELS[0], ACTIVE)
         return Membership(
             member_id=f"M{number:08d}", joined_at=at, gender_text=gender,
             shows_birthday=self.rng.random() < BIRTHDAY_SHARE, join_channel=channel,
@@ -1079,13 +1158,20 @@ class Simulation:
             rank = LEVELS.index(state.level)
             return replace(state, at=at, level=LEVELS[rank + 1]) if rank + 1 < len(LEVELS) else None
         if change == "email":
-            return replace(state, at=at, email=email_text(self.rng, self.fresh_email()))
+            email = self.fresh_email()
+            return replace(state, at=at, email=Typed(email, email_text(self.rng, email)))
         if change == "card":
-            return replace(state, at=at, card_no=f"C89{self.next_number('card'):08d}")
+            return replace(state, at=at, card=self.typed_card(f"C89{self.next_number('card'):08d}"))
         if change == "mobile":
-            return replace(state, at=at, mobile=person.mobile_at(at))
+            return replace(state, at=at, mobile=self.typed_mobile(person.mobile_at(at)))
         status = {"freeze": FROZEN, "unfreeze": ACTIVE, "cancel": CANCELLED}[change]
         return replace(state, at=at, status=status)
+
+    def typed_card(self, card_no: str) -> Typed:
+        return Typed(card_no, card_text(self.rng, card_no))
+
+    def typed_mobile(self, mobile: str) -> Typed:
+        return Typed(mobile, mobile_text(self.rng, mobile, CRM_MOBILE_FORMS))
 
     def fresh_email(self) -> str:
         return self.fresh(lambda: f"{self.rng.choice(EMAIL_HANDLES)}.{self.rng.randint(10, 99999)}"
@@ -1093,21 +1179,20 @@ class Simulation:
 
     def emit_member(self, person: Person, m: Membership, state: MemberState) -> None:
         pid = person.person_id
-        evidence = [Identifier(pid, MEMBER_ID, m.member_id), Identifier(pid, CARD_NO, state.card_no),
-                    Identifier(pid, MOBILE, state.mobile)]
-        if state.email is not None:
-            canonical = state.email.strip().lower()
-            evidence.append(NonIdentifier(EMAIL, state.email, INVALID) if state.email == person.bad_email
-                            else Identifier(pid, EMAIL, canonical))
+        evidence = [Identifier(pid, MEMBER_ID, m.member_id), Identifier(pid, CARD_NO, state.card.value),
+                    Identifier(pid, MOBILE, state.mobile.value)]
+        email = state.email
+        if email is not None:
+            evidence.append(Identifier(pid, EMAIL, email.value) if email.value
+                            else NonIdentifier(EMAIL, email.text, INVALID))
         self.emit(MEMBERS, state.at, {
-            "member_id": m.member_id, "card_no": card_text(self.rng, state.card_no),
-            "mobile": mobile_text(self.rng, state.mobile, CRM_MOBILE_FORMS),
-            "email": state.email, "name": person.name, "gender": m.gender_text,
+            "member_id": m.member_id, "card_no": state.card.text, "mobile": state.mobile.text,
+            "email": email and email.text, "name": person.name, "gender": m.gender_text,
             "birthday": person.birthday.isoformat() if m.shows_birthday else None,
             "join_channel": m.join_channel, "join_store_id": m.join_store_id,
             "join_time": self.ts(m.joined_at), "level": state.level, "status": state.status,
             "updated_at": self.ts(state.at),
-        }, evidence, key=(m.member_id,))
+        }, evidence)
 
     @staticmethod
     def active_membership(memberships: list[Membership], t: datetime) -> tuple[Membership, MemberState] | None:
@@ -1137,13 +1222,14 @@ class Simulation:
             self.emit_coupon(coupon, person.person_id)
 
     def emit_coupon(self, coupon: Coupon, person_id: str | None) -> None:
+        # An unused coupon expires; a version dated after the window is simply not extracted.
         versions = [(coupon.issued_at, "issued")]
         if coupon.used_at is not None:
             versions.append((coupon.used_at, "used"))
         else:
             versions.append((coupon.expire_at, "expired"))
         evidence = [Identifier(person_id, MEMBER_ID, coupon.member_id)] if coupon.member_id else []
-        for at, status in versions:
+        for at, status in self.extracted(versions):
             used = status == "used"
             self.emit(COUPONS, at, {
                 "coupon_id": coupon.coupon_id, "template_id": coupon.template.template_id,
@@ -1153,7 +1239,7 @@ class Simulation:
                 "used_at": self.ts(coupon.used_at) if used else None,
                 "used_order_id": coupon.used_order_id if used else None,
                 "expire_at": self.ts(coupon.expire_at), "status": status,
-            }, evidence, key=(coupon.coupon_id,))
+            }, evidence)
 
     def points(self, person: Person, member_id: str, at: datetime, change: int, reason: str,
                points_type: str = "base", order_id: str | None = None) -> None:
@@ -1209,7 +1295,7 @@ class Simulation:
         member = self.active_membership(memberships, t)
         card = None
         if member and (types_store_phone or self.rng.random() < CARD_SHOWN_SHARE):
-            card = member[1].card_no
+            card = member[1].card.value
             evidence.append(Identifier(person.person_id, CARD_NO, card))
         if types_store_phone:
             mobile = self.world.store_phone
@@ -1302,11 +1388,10 @@ class Simulation:
     def ecom_orders(self, person: Person, memberships: list[Membership], platform: str) -> None:
         buyer_id = self.buyer_id(platform)
         binds_member_at = None  # from when orders on this platform carry the member_id
-        if memberships and (platform == OWN_MALL or self.rng.random() < TMALL_MEMBER_BINDING_SHARE
-                            and platform == TMALL):
+        if memberships and platform == OWN_MALL:
+            binds_member_at = memberships[0].joined_at
+        elif memberships and platform == TMALL and self.rng.random() < TMALL_MEMBER_BINDING_SHARE:
             binds_member_at = self.moment(memberships[0].joined_at, self.window.end)
-            if platform == OWN_MALL:
-                binds_member_at = memberships[0].joined_at
         for t in self.moments(ECOM_ORDERS_PER_YEAR, self.orders_from, self.window.end, ONLINE_HOURS,
                               at_least_one=True):
             member = None
@@ -1367,10 +1452,11 @@ class Simulation:
                        "unit_price": json_money(line.unit_cents, as_text),
                        "amount": json_money(line.amount_cents, as_text)} for line in lines],
         }
-        for at, status, stamps in self.ecom_lifecycle(created):
+        lifecycle = self.ecom_lifecycle(created)
+        for at, status, stamps in self.extracted(lifecycle):
             times = {name: self.maybe_ts(stamps.get(name)) for name in ("paid_at", "shipped_at", "received_at")}
-            self.emit(ECOM_ORDERS, at, {**base, **times, "status": status, **amounts}, evidence,
-                      key=(platform, order_id))
+            self.emit(ECOM_ORDERS, at, {**base, **times, "status": status, **amounts}, evidence)
+        for at, status, stamps in lifecycle:
             if member and status == "paid":
                 self.order_points(person, member.member_id, at, total - discount, order_id)
             elif member and status == "refunded" and stamps.get("paid_at"):
@@ -1402,10 +1488,8 @@ class Simulation:
         """Who the parcel goes to: mostly the buyer, sometimes a housemate or a friend."""
         receiver = buyer
         if self.rng.random() < GIFT_SHARE:
-            eligible = [h for h in buyer.housemates if h.is_member and len(h.mobiles) == 1]
-            pool = eligible or self.world.gift_receivers
-            candidate = self.rng.choice(pool) if pool else buyer
-            receiver = candidate if candidate is not buyer else buyer
+            pool = [h for h in buyer.housemates if h.can_receive_gifts] or self.world.gift_receivers
+            receiver = self.rng.choice(pool) if pool else buyer
         mobile = receiver.mobile_at(t)
         if platform in MASKING_PLATFORMS:
             raw = masked_mobile(mobile)
@@ -1422,21 +1506,18 @@ class Simulation:
         if not person.apps:
             return []
         w, rng = self.window, self.rng
-        unionid = self.fresh(lambda: UNIONID_PREFIX + "".join(rng.choices(OPENID_ALPHABET, k=23)))
+        unionid = self.fresh(lambda: wechat_id(rng, UNIONID_PREFIX))
         nickname = rng.choice(NICKNAMES + (person.name[1:],)) + rng.choice(NICKNAME_DECORATIONS)
-        binds = bool(memberships) and rng.random() < WECHAT_BINDING_SHARE
         accounts = []
         for app in person.apps:
-            openid = self.fresh(lambda: app.openid_prefix + "".join(rng.choices(OPENID_ALPHABET, k=23)))
+            openid = self.fresh(lambda: wechat_id(rng, app.openid_prefix))
             account = WechatAccount(app, openid, self.moment(w.days_before(MEMBER_HISTORY_DAYS), w.end))
             changes = [(account.subscribed_at, "subscribe")]
-            if binds:
-                bound_at = max(account.subscribed_at, memberships[0].joined_at) + timedelta(
-                    days=rng.expovariate(1 / 20))
-                member = self.active_membership(memberships, bound_at)
-                if member is not None:
-                    account.bound_at, account.member_id = bound_at, member[0].member_id
-                    changes.append((bound_at, "bind"))
+            bound_at = self.binding_moment(account, memberships) if memberships else None
+            member = bound_at and self.active_membership(memberships, bound_at)
+            if member:
+                account.bound_at, account.member_id = bound_at, member[0].member_id
+                changes.append((bound_at, "bind"))
             if app.app_type == MINI_PROGRAM and rng.random() < WECHAT_PHONE_SHARE:
                 changes.append((self.moment(account.subscribed_at, w.end), "phone"))
             if app.app_type == OFFICIAL_ACCOUNT and rng.random() < UNSUBSCRIBE_SHARE:
@@ -1444,6 +1525,19 @@ class Simulation:
             self.emit_wechat_versions(person, account, unionid, nickname, sorted(changes))
             accounts.append(account)
         return accounts
+
+    def binding_moment(self, account: WechatAccount, memberships: list[Membership]) -> datetime | None:
+        """When a member binds the account: soon after both exist, during the binding
+        campaign the mini program runs over the increment days, or never."""
+        rng = self.rng
+        if rng.random() < WECHAT_BINDING_SHARE:
+            delay = timedelta(minutes=round(rng.expovariate(1 / BINDING_DELAY_MEAN_DAYS) * 24 * 60))
+            return max(account.subscribed_at, memberships[0].joined_at) + delay
+        for dt in self.window.dts[1:]:
+            if dt > account.subscribed_at.date() and rng.random() < BINDING_CAMPAIGN_DAILY_SHARE:
+                day = datetime.combine(dt, time())
+                return self.moment(day, day + timedelta(days=1), ONLINE_HOURS)
+        return None
 
     def emit_wechat_versions(self, person: Person, account: WechatAccount, unionid: str,
                              nickname: str, changes: list[tuple[datetime, str]]) -> None:
@@ -1457,6 +1551,7 @@ class Simulation:
             "unsubscribe_time": None, "updated_at": None,
         }
         evidence = [Identifier(pid, OPENID, account.openid), Identifier(pid, UNIONID, unionid)]
+        kept = self.extracted(changes)
         for at, change in changes:
             if change == "bind":
                 values["member_id"] = account.member_id
@@ -1467,28 +1562,31 @@ class Simulation:
                 evidence.append(Identifier(pid, MOBILE, mobile))
             elif change == "unsubscribe":
                 values["unsubscribe_time"] = self.ts(at)
-            values["updated_at"] = self.ts(at)
-            self.emit(WECHAT_USERS, at, dict(values), list(evidence),
-                      key=(account.app.app_id, account.openid))
+            if (at, change) in kept:
+                values["updated_at"] = self.ts(at)
+                self.emit(WECHAT_USERS, at, dict(values), evidence)
 
     def events(self, person: Person, accounts: list[WechatAccount]) -> None:
         w, rng = self.window, self.rng
         browses_only = not (person.shops_pos or person.platforms or person.is_member)
         rate = (SESSIONS_PER_90_DAYS_BROWSER if browses_only else SESSIONS_PER_90_DAYS) * 365 / 90
-        family_pending = person.family_device is not None
+        # A family-device user's first mini-program session is on the family device, so that
+        # every user of the device shows up on it.
+        needs_family_session = person.family_device is not None
         for account in accounts:
             is_mini = account.app.app_type == MINI_PROGRAM
+            forced = needs_family_session and is_mini
             lo = max(w.days_before(EVENT_HISTORY_DAYS), account.subscribed_at)
             starts = self.moments(rate if is_mini else rate / 3, lo, w.end, ONLINE_HOURS,
-                                  at_least_one=family_pending and is_mini)
-            for t in starts:
-                on_family_device = family_pending and is_mini or (
-                    person.family_device is not None and rng.random() < FAMILY_SESSION_SHARE)
-                family_pending = family_pending and not is_mini
+                                  at_least_one=forced)
+            for n, t in enumerate(starts):
+                on_family_device = (forced and n == 0) or (
+                    is_mini and person.family_device is not None and rng.random() < FAMILY_SESSION_SHARE)
                 self.session(person, account, t, on_family_device)
+            needs_family_session = needs_family_session and not forced
 
     def session(self, person: Person, account: WechatAccount, t: datetime, on_family_device: bool) -> None:
-        rng, pid = self.rng, self.person_id_of(person)
+        rng, pid = self.rng, person.person_id
         device_evidence: list = []
         if on_family_device:
             device = person.family_device
@@ -1501,7 +1599,7 @@ class Simulation:
             if device is not None:
                 device_evidence.append(Identifier(pid, DEVICE_ID, device.lower()))
         is_mini = account.app.app_type == MINI_PROGRAM
-        for step in range(rng.randint(2, 8) if is_mini else rng.randint(1, 2)):
+        for step in range(rng.randint(2, 6) if is_mini else rng.randint(1, 2)):
             event = "page_view" if step == 0 or not is_mini else weighted(rng, MP_EVENTS)
             evidence = list(device_evidence)
             openid = account.openid
@@ -1523,10 +1621,6 @@ class Simulation:
             }, evidence)
             t += timedelta(seconds=rng.randint(5, 90))
 
-    @staticmethod
-    def person_id_of(person: Person) -> str:
-        return person.person_id
-
     def event_properties(self, event: str) -> dict:
         rng = self.rng
         if event == "search":
@@ -1538,3 +1632,302 @@ class Simulation:
         if event == "sign_in":
             return {"points": 5}
         return {"scene": rng.choice(SCENES), "duration_ms": rng.randint(300, 60_000)}
+
+
+# ============================================================================================
+# Landing: batches per entity and dt, quirks, parts
+# ============================================================================================
+
+
+def assemble(rng: Random, contract: dict[str, EntitySpec], rows: list[Row], window: Window,
+             truth: Truth) -> list[Batch]:
+    """Cut the simulated rows into per-dt extracts and record the truth they carry."""
+    buckets: dict[tuple[str, date], list[Row]] = {}
+    for row in rows:
+        if row.at < window.end:  # later rows are not extracted yet
+            buckets.setdefault((row.entity, window.dt_of(row.at)), []).append(row)
+    batches = []
+    for spec in contract.values():
+        for dt in window.dts:
+            bucket = buckets.get((spec.name, dt))
+            if not bucket:
+                continue
+            bucket.sort(key=lambda r: r.at)
+            names = spec.column_names
+            blankable = blankable_columns(spec)
+            lines = []
+            for row in bucket:
+                if tuple(row.values) != names:
+                    raise ValueError(f"{spec.name} record does not follow the contract: {list(row.values)}")
+                truth.record(row.evidence)
+                blank_some_nulls(rng, blankable, row.values)
+                lines.append(Line(row.values))
+            batches.append(Batch(spec, dt, spec.column_names, [lines]))
+    return batches
+
+
+def blankable_columns(spec: EntitySpec) -> tuple[str, ...]:
+    """Columns whose null a JSON exporter may write as "": optional scalars of JSON entities."""
+    if spec.format != "jsonl":
+        return ()
+    return tuple(c.name for c in spec.columns
+                 if not c.required and c.type not in ("list", "object", "items"))
+
+
+def blank_some_nulls(rng: Random, columns: tuple[str, ...], values: dict) -> None:
+    for name in columns:
+        if values[name] is None and rng.random() < EMPTY_STRING_NULL_SHARE:
+            values[name] = ""
+
+
+def apply_column_quirks(rng: Random, batches: list[Batch], window: Window) -> None:
+    """One members file with an unexpected column, one store orders file without guide_id."""
+    entity, extra, extra_values = EXTRA_COLUMN
+    batch = quirk_batch(rng, batches, entity, window)
+    if batch is not None:
+        batch.columns = (*batch.columns, extra)
+        batch.fixed_layout = True
+        for line in batch.parts[0]:
+            line.values[extra] = rng.choice(extra_values)
+    entity, dropped = DROPPED_COLUMN
+    batch = quirk_batch(rng, batches, entity, window)
+    if batch is not None:
+        batch.columns = tuple(c for c in batch.columns if c != dropped)
+        batch.fixed_layout = True
+
+
+def quirk_batch(rng: Random, batches: list[Batch], entity: str, window: Window) -> Batch | None:
+    # An increment when there is one: a quirk is news, not part of the initial extract.
+    own = [b for b in batches if b.spec.name == entity]
+    later = [b for b in own if b.dt != window.start]
+    return rng.choice(later) if later else (own[0] if own else None)
+
+
+def split_parts(rng: Random, batch: Batch) -> None:
+    lines = batch.parts[0]
+    if batch.fixed_layout or len(lines) < MIN_ROWS_FOR_SECOND_PART or rng.random() >= SECOND_PART_SHARE:
+        return
+    cut = rng.randint(len(lines) // 3, 2 * len(lines) // 3)
+    batch.parts = [lines[:cut], lines[cut:]]
+
+
+# ============================================================================================
+# Defects
+# ============================================================================================
+
+
+def defect_columns(spec: EntitySpec) -> dict[str, list[Column]]:
+    """For each reason code that can happen to this entity, the columns it can hit."""
+    options: dict[str, list[Column]] = {MALFORMED_RECORD: [], DUPLICATE_ROW: []}
+    for column in spec.columns:
+        codes = [MISSING_VALUE] if column.required else []
+        codes += {"timestamp": [BAD_TIMESTAMP], "date": [BAD_DATE], "enum": [BAD_ENUM],
+                  "decimal": [BAD_NUMBER], "int": [BAD_NUMBER]}.get(column.type, [])
+        if column.type in ("decimal", "int") and column.min is not None:
+            codes.append(OUT_OF_RANGE)
+        for code in codes:
+            options.setdefault(code, []).append(column)
+    return options
+
+
+def inject_bad_rows(rng: Random, batch: Batch, rate: float, codes: Iterator[str],
+                    options: dict[str, list[Column]]) -> None:
+    """Add defective copies of good lines; a duplicate always lands after its original."""
+    slots = [(p, i) for p, part in enumerate(batch.parts) for i in range(len(part))]
+    expected = len(slots) * rate
+    count = int(expected) + (rng.random() < expected - int(expected))
+    if count == 0:
+        return
+    keyed = [[(float(i), line) for i, line in enumerate(part)] for part in batch.parts]
+    # Distinct templates, so no defective line can equal another one.
+    for p, i in rng.sample(slots, count):
+        template = batch.parts[p][i]
+        code = next(codes)
+        line = defective_copy(rng, batch.spec, template, code, options[code])
+        if code == DUPLICATE_ROW:
+            target = rng.randrange(p, len(keyed))
+            low = i + 1 if target == p else 0
+        else:
+            target, low = rng.randrange(len(keyed)), 0
+        keyed[target].append((rng.randint(low, len(batch.parts[target])) - 0.5, line))
+    batch.parts = [[line for _, line in sorted(part, key=itemgetter(0))] for part in keyed]
+
+
+def defective_copy(rng: Random, spec: EntitySpec, template: Line, code: str,
+                   columns: list[Column]) -> Line:
+    if code == DUPLICATE_ROW:
+        return Line(template.values, DUPLICATE_ROW)
+    is_json = spec.format == "jsonl"
+    if code == MALFORMED_RECORD:
+        return Line(template.values, MALFORMED_RECORD,
+                    rng.choice(JSON_BREAKAGES if is_json else CSV_BREAKAGES))
+    column = rng.choice(columns)
+    values = dict(template.values)
+    values[column.name] = bad_value(rng, code, column, is_json)
+    return Line(values, column_reason(code, column.name))
+
+
+def bad_value(rng: Random, code: str, column: Column, is_json: bool) -> str | None:
+    if code == MISSING_VALUE:
+        return None if is_json and rng.random() < 0.5 else ""
+    if code == BAD_TIMESTAMP:
+        return rng.choice(BAD_TIMESTAMPS)
+    if code == BAD_DATE:
+        return rng.choice(BAD_DATES)
+    if code == BAD_NUMBER:
+        return rng.choice(BAD_NUMBERS)
+    if code == OUT_OF_RANGE:
+        if column.type == "int":
+            return str(int(column.min) - rng.randint(1, 3))
+        return money(round(column.min * 100) - rng.randint(1, 50_000))
+    candidates = [v for allowed in column.values for v in (allowed.capitalize(), allowed.upper(),
+                                                             allowed.lower())]
+    candidates += BAD_ENUM_EXTRAS
+    return rng.choice([v for v in dict.fromkeys(candidates) if v not in column.values])
+
+
+# ============================================================================================
+# Writing
+# ============================================================================================
+
+
+def clear_output(out: Path, contract: dict[str, EntitySpec]) -> None:
+    """Remove what an earlier run wrote: dt folders of the contract's entities and the truth."""
+    for spec in contract.values():
+        folder = out / spec.source / spec.entity
+        if folder.is_dir():
+            for child in sorted(folder.iterdir()):
+                if child.is_dir() and child.name.startswith("dt="):
+                    shutil.rmtree(child)
+    shutil.rmtree(out / TRUTH_DIR, ignore_errors=True)
+
+
+def write_batch(rng: Random, out: Path, batch: Batch, truth: Truth) -> int:
+    """Write the batch's part files; returns how many files."""
+    spec = batch.spec
+    folder = out / spec.source / spec.entity / f"dt={batch.dt.isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, lines in enumerate(batch.parts, start=1):
+        path = folder / f"part-{number:04d}.{spec.format}"
+        relative = path.relative_to(out).as_posix()
+        if spec.format == "csv":
+            body, first_line = csv_text(batch.columns, lines), 2  # line 1 is the header
+            encoding = spec.encoding
+            if encoding == "utf-8" and rng.random() < BOM_SHARE:
+                encoding = "utf-8-sig"
+        else:
+            body, first_line, encoding = jsonl_text(rng, batch.columns, lines), 1, "utf-8"
+        path.write_bytes(body.encode(encoding))
+        for number_in_file, line in enumerate(lines, start=first_line):
+            if line.reason is not None:
+                truth.bad_rows.append((spec.source, spec.entity, batch.dt.isoformat(), relative,
+                                       number_in_file, line.reason))
+    return len(batch.parts)
+
+
+def csv_text(columns: tuple[str, ...], lines: list[Line]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(columns)
+    for line in lines:
+        fields = ["" if (value := line.values.get(c)) is None else value for c in columns]
+        if line.breakage == "short":
+            fields = fields[:-1]
+        elif line.breakage == "long":
+            fields.append(fields[0])
+        writer.writerow(fields)
+    return buffer.getvalue()
+
+
+def jsonl_text(rng: Random, columns: tuple[str, ...], lines: list[Line]) -> str:
+    texts = []
+    for line in lines:
+        text = JSON_LINE({c: line.values[c] for c in columns})
+        if line.breakage == "truncated":
+            text = text[:rng.randint(len(text) // 3, len(text) - 2)]
+        elif line.breakage == "string":
+            text = JSON_LINE(text)
+        texts.append(text + "\n")
+    return "".join(texts)
+
+
+def write_csv(path: Path, header: tuple[str, ...], rows: list[tuple]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def write_truth(folder: Path, truth: Truth, summary: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_csv(folder / "bad_rows.csv", ("source", "entity", "dt", "file", "line", "reason"),
+              truth.bad_rows)
+    write_csv(folder / "identifiers.csv", ("person_id", "id_type", "id_value"),
+              sorted(truth.identifiers))
+    write_csv(folder / "non_identifiers.csv", ("id_type", "raw_value", "kind"),
+              sorted(truth.non_identifiers))
+    write_csv(folder / "shared.csv", ("id_type", "id_value", "kind", "person_ids"),
+              [(*key, ";".join(sorted(persons))) for key, persons in sorted(truth.shared.items())])
+    (folder / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n",
+                                         encoding="utf-8")
+
+
+# ============================================================================================
+# Entry point
+# ============================================================================================
+
+
+def generate(out: Path, persons: int, start: date, days: int, seed: int,
+             conf_dir: Path | None = None) -> dict:
+    """Write a sample landing zone under ``out`` and its ground truth under ``out/_truth``.
+
+    Args:
+        out: landing root. The dt folders of the contract's entities and ``_truth`` are
+            rewritten; nothing else in it is touched.
+        persons: size of the simulated population (10 000 gives about 60 stores).
+        start: first business date; its dt holds the initial history extract.
+        days: number of business dates, ``start`` included.
+        seed: seed of the one random generator; the same arguments give the same bytes.
+        conf_dir: folder of ``sources.yml``; the repository's ``conf/`` by default.
+
+    Returns:
+        ``{"rows": {"source/entity": records written, defective ones included},
+        "bad_rows": {"source/entity": n}, "files": n, "dts": ["YYYY-MM-DD", ...]}``
+    """
+    if persons < 1 or days < 1:
+        raise ValueError("persons and days must be at least 1")
+    out = Path(out)
+    contract = load_contract(Path(conf_dir) if conf_dir else DEFAULT_CONF_DIR)
+    rng = Random(seed)
+    window = Window(start, days)
+    world = build_world(rng, persons, window)
+    rows = Simulation(rng, world, window).run()
+
+    truth = Truth()
+    batches = assemble(rng, contract, rows, window, truth)
+    apply_column_quirks(rng, batches, window)
+    code_cycles = {}
+    for name, spec in contract.items():
+        options = defect_columns(spec)
+        codes = sorted(options)
+        rng.shuffle(codes)
+        code_cycles[name] = (itertools.cycle(codes), options)
+    for batch in batches:
+        split_parts(rng, batch)
+        rate = BAD_ROW_RATE_FIRST_DT if batch.dt == window.start else BAD_ROW_RATE_LATER_DT
+        inject_bad_rows(rng, batch, rate, *code_cycles[batch.spec.name])
+
+    clear_output(out, contract)
+    files = sum(write_batch(rng, out, batch, truth) for batch in batches)
+    summary = {
+        "rows": {name: sum(len(part) for b in batches if b.spec.name == name for part in b.parts)
+                 for name in contract},
+        "bad_rows": {name: sum(1 for row in truth.bad_rows if f"{row[0]}/{row[1]}" == name)
+                     for name in contract},
+        "files": files,
+        "dts": [dt.isoformat() for dt in window.dts],
+    }
+    arguments = {"persons": persons, "start": start.isoformat(), "days": days, "seed": seed}
+    write_truth(out / TRUTH_DIR, truth, {**summary, "arguments": arguments})
+    return summary

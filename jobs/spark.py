@@ -39,6 +39,8 @@ def get_spark(settings: Settings) -> SparkSession:
     # The Python workers must run the interpreter of the job itself, not whatever `python3` is
     # first on PATH (Airflow tasks and tests run from the virtualenv).
     os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    # pandas-on-Spark asks for this before any Arrow conversion; harmless elsewhere.
+    os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
     builder = (
         SparkSession.builder.master(settings.spark.master)
         .appName(settings.spark.app_name)

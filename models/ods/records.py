@@ -22,6 +22,8 @@ from models.ods.contract import EntityContract
 KIND_RECORD = "record"
 KIND_FILE_ERROR = "file_error"
 KIND_FILE_WARNING = "file_warning"
+# One per file read, so the file count needs no second listing of the folder.
+KIND_FILE = "file"
 
 RECORD_SCHEMA = T.StructType(
     [
@@ -53,8 +55,8 @@ def split_records(files: DataFrame, contract: EntityContract, landing_root: str)
     Returns:
         Rows of ``RECORD_SCHEMA``. ``kind`` is ``record`` (``values`` aligned with the
         contract's columns, ``is_malformed`` when the record cannot be split into them),
-        ``file_error`` (the file cannot be used at all) or ``file_warning`` (extra or missing
-        optional columns).
+        ``file_error`` (the file cannot be used at all), ``file_warning`` (extra or missing
+        optional columns) or ``file`` (one per file read).
     """
     root = landing_root.rstrip("/") + "/"
 
@@ -63,8 +65,9 @@ def split_records(files: DataFrame, contract: EntityContract, landing_root: str)
             rows: list[dict[str, Any]] = []
             for path, content in zip(batch["path"], batch["content"]):
                 relative = _relative_path(path, root)
+                rows.append(_file_row(KIND_FILE, relative, None))
                 try:
-                    rows.extend(_split_file(bytes(content), relative, contract))
+                    rows.extend(split_file(bytes(content), relative, contract))
                 except FileRejected as error:
                     rows.append(_file_row(KIND_FILE_ERROR, relative, str(error)))
             yield pd.DataFrame(rows, columns=RECORD_SCHEMA.fieldNames())
@@ -82,7 +85,7 @@ def _relative_path(path: str, root: str) -> str:
     return path
 
 
-def _file_row(kind: str, source_file: str, message: str) -> dict[str, Any]:
+def _file_row(kind: str, source_file: str, message: str | None) -> dict[str, Any]:
     return {
         "kind": kind,
         "source_file": source_file,
@@ -121,7 +124,12 @@ def decode(content: bytes, encoding: str, source_file: str) -> str:
     return text.removeprefix(_BOM)
 
 
-def _split_file(content: bytes, source_file: str, contract: EntityContract) -> list[dict[str, Any]]:
+def split_file(content: bytes, source_file: str, contract: EntityContract) -> list[dict[str, Any]]:
+    """Splits one file's bytes into record rows and file warnings (``RECORD_SCHEMA`` dicts).
+
+    Raises:
+        FileRejected: the file cannot be decoded, has no header or lacks a required column.
+    """
     text = decode(content, contract.encoding, source_file)
     lines = text.split("\n")
     if lines and lines[-1] == "":

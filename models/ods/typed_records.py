@@ -79,7 +79,11 @@ def typed_column(spec: ColumnSpec, contract: EntityContract, text: Column) -> tu
     if spec.type == "enum":
         return value, _first_reason(missing, unless_blank(reasons.BAD_ENUM, ~value.isin(*spec.values)))
     if spec.type == "timestamp":
-        typed = F.coalesce(*[F.try_to_timestamp(value, F.lit(pattern)) for pattern in contract.time_formats])
+        # Landing times are Asia/Shanghai wall-clock times; TIMESTAMP_NTZ keeps them as written
+        # for every reader (Python, pandas, JDBC) whatever its own time zone. Parsing and the
+        # cast use the same session zone, so the wall-clock value survives exactly.
+        parsed = F.coalesce(*[F.try_to_timestamp(value, F.lit(pattern)) for pattern in contract.time_formats])
+        typed = parsed.cast(T.TimestampNTZType())
         return typed, _first_reason(missing, unless_blank(reasons.BAD_TIMESTAMP, typed.isNull()))
     if spec.type == "date":
         typed = F.try_to_date(value, contract.date_format)

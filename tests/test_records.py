@@ -1,0 +1,118 @@
+"""Splitting landing files into records: encodings, BOM, line numbers, header problems."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from models.ods.contract import ColumnSpec, EntityContract
+from models.ods.records import KIND_FILE_WARNING, KIND_RECORD, FileRejected, split_file
+
+TIME_FORMATS = ("yyyy-MM-dd HH:mm:ss",)
+
+
+def contract(fmt: str = "csv", encoding: str = "utf-8") -> EntityContract:
+    return EntityContract(
+        source="pos",
+        entity="orders",
+        format=fmt,
+        encoding=encoding,
+        columns=(
+            ColumnSpec("order_id", "string", required=True),
+            ColumnSpec("name", "string"),
+            ColumnSpec("amount", "decimal", min=0),
+        ),
+        time_formats=TIME_FORMATS,
+        date_format="yyyy-MM-dd",
+    )
+
+
+def records(rows: list[dict]) -> list[tuple]:
+    return [(r["source_line"], r["raw_text"], r["values"]) for r in rows if r["kind"] == KIND_RECORD]
+
+
+def warnings(rows: list[dict]) -> list[str]:
+    return [r["message"] for r in rows if r["kind"] == KIND_FILE_WARNING]
+
+
+def test_csv_with_bom_gives_physical_line_numbers_and_raw_text():
+    content = "\ufefforder_id,name,amount\r\nO1,张三,10.00\r\n\r\nO2,\"Li, Si\",5\r\n".encode("utf-8")
+    rows = split_file(content, "f.csv", contract())
+    assert records(rows) == [
+        (2, "O1,张三,10.00", ["O1", "张三", "10.00"]),
+        (4, 'O2,"Li, Si",5', ["O2", "Li, Si", "5"]),
+    ]
+    assert warnings(rows) == []
+
+
+def test_gbk_file_is_read_with_the_declared_encoding():
+    content = "order_id,name,amount\nO1,王小明,1.00\n".encode("gbk")
+    assert records(split_file(content, "f.csv", contract(encoding="gbk"))) == [
+        (2, "O1,王小明,1.00", ["O1", "王小明", "1.00"])
+    ]
+
+
+def test_file_not_in_its_declared_encoding_is_rejected_by_name():
+    content = "order_id,name,amount\nO1,王小明,1.00\n".encode("gbk")
+    with pytest.raises(FileRejected, match=r"f\.csv: unreadable as utf-8"):
+        split_file(content, "f.csv", contract())
+
+
+def test_quoted_field_spanning_lines_keeps_its_first_line_and_later_numbers_stay_right():
+    content = b'order_id,name,amount\nO1,"two\nlines",1\nO2,x,2\n'
+    assert records(split_file(content, "f.csv", contract())) == [
+        (2, 'O1,"two\nlines",1', ["O1", "two\nlines", "1"]),
+        (4, "O2,x,2", ["O2", "x", "2"]),
+    ]
+
+
+def test_wrong_field_count_is_a_malformed_record():
+    rows = split_file(b"order_id,name,amount\nO1,x\nO2,x,1,extra\n", "f.csv", contract())
+    assert [(r["source_line"], r["is_malformed"], r["values"]) for r in rows] == [
+        (2, True, None),
+        (3, True, None),
+    ]
+
+
+def test_missing_required_column_fails_the_file_naming_file_and_column():
+    with pytest.raises(FileRejected, match=r"orders/x\.csv: missing required column\(s\) order_id"):
+        split_file(b"name,amount\nx,1\n", "orders/x.csv", contract())
+
+
+def test_missing_optional_and_extra_columns_load_with_warnings():
+    rows = split_file(b"order_id,amount,remark\nO1,1,hello\n", "f.csv", contract())
+    assert records(rows) == [(2, "O1,1,hello", ["O1", None, "1"])]
+    assert warnings(rows) == [
+        "f.csv: unexpected column 'remark' ignored",
+        "f.csv: optional column 'name' missing, loaded as null",
+    ]
+
+
+def test_empty_csv_file_is_rejected():
+    with pytest.raises(FileRejected, match="empty file"):
+        split_file(b"", "f.csv", contract())
+
+
+def test_jsonl_values_become_text_and_bad_lines_are_malformed():
+    lines = [
+        json.dumps({"order_id": "O1", "name": None, "amount": 12.5, "extra": 1}),
+        '{"order_id": "O2", "amount": "3.00"',
+        "[1, 2]",
+        "",
+        json.dumps({"order_id": "O3", "name": ["a", "b"], "amount": 1}, ensure_ascii=False),
+    ]
+    rows = split_file("\n".join(lines).encode("utf-8"), "f.jsonl", contract("jsonl"))
+    assert [(r["source_line"], r["is_malformed"], r["values"]) for r in rows if r["kind"] == KIND_RECORD] == [
+        (1, False, ["O1", None, "12.5"]),
+        (2, True, None),
+        (3, True, None),
+        (5, False, ["O3", '["a", "b"]', "1"]),
+    ]
+    assert warnings(rows) == ["f.jsonl: unexpected field 'extra' ignored"]
+
+
+def test_identical_records_share_a_content_key_whatever_their_line():
+    rows = split_file(b"order_id,name,amount\nO1,x,1\nO1,x,1\nO1,y,1\n", "f.csv", contract())
+    keys = [r["content_key"] for r in rows]
+    assert keys[0] == keys[1] != keys[2]
