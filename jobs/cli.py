@@ -50,6 +50,20 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _check_rejects(args: argparse.Namespace) -> int:
+    from jobs import reject_check
+    from jobs.spark import get_spark
+
+    settings = load_settings(lakehouse=args.lakehouse)
+    result = reject_check.run(get_spark(settings), settings, load_catalog(), args.truth)
+    print("== rejects vs generator truth")
+    print("\n".join(result.lines))
+    for mismatch in result.mismatches:
+        print(f"MISMATCH {mismatch}")
+    print("rejects match the truth" if result.ok else "rejects DO NOT match the truth")
+    return 0 if result.ok else 1
+
+
 def _sql(args: argparse.Namespace) -> int:
     from jobs.catalog import register_tables
     from jobs.spark import get_spark
@@ -80,6 +94,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--stage", choices=["ods"], help="run only this stage")
     run.add_argument("--source", action="append", help="ods stage: only this source (repeatable)")
     run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check-rejects", help="compare ods.rejects with a generator's bad-row truth")
+    check.add_argument("--truth", required=True, help="the generator's _truth folder")
+    check.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
+    check.set_defaults(handler=_check_rejects)
 
     sql = commands.add_parser("sql", help="run a Spark SQL query over the registered tables")
     sql.add_argument("query")

@@ -32,8 +32,8 @@ import shutil
 import uuid
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from random import Random
@@ -53,6 +53,8 @@ from models.ods.reasons import (
     column_reason,
 )
 
+
+# Weighted draws are used by the constant tables below, so they come first.
 class Weighted(NamedTuple):
     """Values with relative weights, prepared once for fast draws."""
 
@@ -99,6 +101,7 @@ BOM_SHARE = 1 / 3  # of UTF-8 CSV files
 SECOND_PART_SHARE = 0.3
 MIN_ROWS_FOR_SECOND_PART = 20
 EMPTY_STRING_NULL_SHARE = 0.1  # JSON nulls written as "" instead
+JSON_LINE = json.JSONEncoder(ensure_ascii=False).encode
 EXTRA_COLUMN = (MEMBERS, "remark", ("", "", "", "VIP客户", "门店迁移", "老会员"))
 DROPPED_COLUMN = (POS_ORDERS, "guide_id")
 
@@ -110,7 +113,6 @@ BAD_TIMESTAMPS = ("2026-02-30 10:00:00", "yesterday", "2026/01/05 10:00", "2025-
 BAD_DATES = ("1990-02-30", "1990/05/12", "19900512", "unknown", "0000-00-00")
 BAD_NUMBERS = ("12.3.4", "abc", "￥12", "12.345", "1,280.00", "N/A")
 BAD_ENUM_EXTRAS = ("unknown", "gift", "N/A")
-JSON_LINE = json.JSONEncoder(ensure_ascii=False).encode
 CSV_BREAKAGES = ("short", "long")  # a field lost or an extra field
 JSON_BREAKAGES = ("truncated", "truncated", "string")  # cut mid-object, or JSON-encoded twice
 
@@ -281,6 +283,7 @@ ECOM_ORDERS_PER_YEAR = 1.5
 SESSIONS_PER_90_DAYS = 2
 SESSIONS_PER_90_DAYS_BROWSER = 6
 HOME_STORE_SHARE = 0.85
+GUIDE_SHARE = 0.75  # tickets with the shop assistant who sold
 CARD_SHOWN_SHARE = 0.8
 MOBILE_ASKED_WITH_CARD = 0.35
 MOBILE_ASKED_WITHOUT_CARD = 0.8
@@ -293,6 +296,7 @@ RETURN_SHARE = 0.06
 PROMOTION_SHARE = 0.2
 GIFT_SHARE = 0.07
 CLOSED_ORDER_SHARE = 0.08
+ECOM_STAMPS = ("paid_at", "shipped_at", "received_at")
 REFUND_SHARE = 0.06
 PLATFORM_COUPON_SHARE = 0.15
 COUPON_USE_SHARE = 0.6
@@ -336,7 +340,7 @@ GRADE_POINTS_SHARE = 0.25
 REDEEM_POINTS = (100, 200, 500, 1000)
 
 MP_EVENTS = weights((("product_view", 35), ("page_view", 20), ("search", 10), ("add_cart", 10),
-             ("sign_in", 8), ("favorite", 6), ("share", 5), ("coupon_claim", 6)))
+                    ("sign_in", 8), ("favorite", 6), ("share", 5), ("coupon_claim", 6)))
 EVENT_PAGES = {"page_view": "pages/index/index", "product_view": "pages/goods/detail",
                "search": "pages/search/index", "add_cart": "pages/goods/detail",
                "favorite": "pages/goods/detail", "share": "pages/goods/detail",
@@ -589,7 +593,7 @@ class Store:
     store_type: str
     level: str
     open_date: date
-    area_cents: int
+    area_sqm: str
     closed_at: datetime | None = None
 
 
@@ -689,7 +693,7 @@ def build_stores(rng: Random, persons: int, window: Window) -> list[Store]:
             store_type="direct" if n == 1 or rng.random() < 0.7 else "franchise",
             level="A" if n == 1 else rng.choice("ABBCC"),
             open_date=open_date,
-            area_cents=rng.randint(8_000, 60_000) * 100 + rng.choice((0, 0, 50)),
+            area_sqm=f"{rng.randint(80, 600)}.{rng.choice(('00', '00', '50'))}",
             closed_at=closed_at,
         ))
     return stores
@@ -749,7 +753,8 @@ def new_device(rng: Random) -> str:
 
 def wechat_id(rng: Random, prefix: str) -> str:
     """An openid or unionid: 28 URL-safe base64 characters, the first few fixed."""
-    return prefix + base64.urlsafe_b64encode(rng.getrandbits(144).to_bytes(18, "big")).decode()[:28 - len(prefix)]
+    text = base64.urlsafe_b64encode(rng.getrandbits(144).to_bytes(18, "big")).decode()
+    return prefix + text[:28 - len(prefix)]
 
 
 def build_persons(rng: Random, count: int, stores: list[Store], window: Window,
@@ -805,7 +810,8 @@ def choose_channels(rng: Random, person: Person) -> None:
     person.shops_pos = rng.random() < profile.pos
     if rng.random() < profile.ecom:
         # A single-platform non-member shops on a marketplace: the own mall wants an account.
-        choices = ANY_MARKETPLACE if profile.max_platforms == 1 and not person.is_member else ANY_PLATFORM
+        single_marketplace = profile.max_platforms == 1 and not person.is_member
+        choices = ANY_MARKETPLACE if single_marketplace else ANY_PLATFORM
         platforms = [weighted(rng, choices) for _ in range(rng.randint(1, profile.max_platforms))]
         person.platforms = tuple(dict.fromkeys(platforms))
     buys = person.shops_pos or bool(person.platforms)
@@ -1031,7 +1037,7 @@ class Simulation:
             if self.rng.random() < STORE_CHANGE_SHARE_PER_DAY:
                 store = self.rng.choice(self.world.trading_stores[1:] or self.world.trading_stores)
                 at = datetime.combine(dt, time(9, self.rng.randrange(60)))
-                self.emit_store(store, at, self.rng.choice((STORE_RENOVATING, STORE_OPEN)))
+                self.emit_store(store, at, STORE_RENOVATING)
 
     def emit_store(self, store: Store, at: datetime, status: str) -> None:
         self.emit(STORES, at, {
@@ -1039,7 +1045,7 @@ class Simulation:
             "province": store.region.province, "city": store.region.city,
             "district": store.district, "store_type": store.store_type,
             "store_level": store.level, "open_date": store.open_date.isoformat(),
-            "area_sqm": money(store.area_cents), "status": status,
+            "area_sqm": store.area_sqm, "status": status,
         })
 
     def product_rows(self) -> None:
@@ -1089,7 +1095,7 @@ class Simulation:
     def claimed_coupon(self, accounts: list[WechatAccount]) -> None:
         """A non-member claims a coupon in the mini program: the coupon has no member_id."""
         lo = max(self.orders_from, min(a.subscribed_at for a in accounts))
-        coupon = Coupon(f"CP{self.next_number('coupon'):010d}", CLAIMED_COUPON, None,
+        coupon = Coupon(self.coupon_id(), CLAIMED_COUPON, None,
                         self.moment(lo, self.window.end, ONLINE_HOURS))
         self.emit_coupon(coupon, None)
 
@@ -1104,8 +1110,9 @@ class Simulation:
             first = memberships[0]
             cancelled_at = self.moment(joined_at, w.end, STORE_HOURS)
             self.evolve(person, first, until=cancelled_at)
-            first.states.append(replace(first.states[-1], at=cancelled_at, status=CANCELLED))
-            rejoined_at = cancelled_at + timedelta(days=self.rng.randint(1, 90), hours=1)
+            if first.states[-1].status != CANCELLED:
+                first.states.append(replace(first.states[-1], at=cancelled_at, status=CANCELLED))
+            rejoined_at = first.states[-1].at + timedelta(days=self.rng.randint(1, 90), hours=1)
             if rejoined_at < w.end:
                 memberships.append(self.join(person, rejoined_at))
         self.evolve(person, memberships[-1], until=w.end)
@@ -1129,8 +1136,8 @@ class Simulation:
             email = Typed(person.email, email_text(self.rng, person.email))
         elif person.bad_email is not None:
             email = Typed(None, person.bad_email)
-        state = MemberState(at, self.typed_card(f"C88{number:08d}"), self.typed_mobile(person.mobile_at(at)),
-                            email, LEVELS[0], ACTIVE)
+        state = MemberState(at, self.typed_card(f"C88{number:08d}"),
+                            self.typed_mobile(person.mobile_at(at)), email, LEVELS[0], ACTIVE)
         return Membership(
             member_id=f"M{number:08d}", joined_at=at, gender_text=gender,
             shows_birthday=self.rng.random() < BIRTHDAY_SHARE, join_channel=channel,
@@ -1153,7 +1160,8 @@ class Simulation:
             if new is not None:
                 membership.states.append(new)
 
-    def changed(self, person: Person, state: MemberState, change: str, at: datetime) -> MemberState | None:
+    def changed(self, person: Person, state: MemberState, change: str,
+                at: datetime) -> MemberState | None:
         if change == "level":
             rank = LEVELS.index(state.level)
             return replace(state, at=at, level=LEVELS[rank + 1]) if rank + 1 < len(LEVELS) else None
@@ -1195,7 +1203,8 @@ class Simulation:
         }, evidence)
 
     @staticmethod
-    def active_membership(memberships: list[Membership], t: datetime) -> tuple[Membership, MemberState] | None:
+    def active_membership(memberships: list[Membership],
+                          t: datetime) -> tuple[Membership, MemberState] | None:
         for membership in reversed(memberships):
             state = membership.state_at(t)
             if state is not None:
@@ -1215,7 +1224,10 @@ class Simulation:
                    for t in self.moments(CAMPAIGN_COUPONS_PER_YEAR, m.joined_at, end, ONLINE_HOURS)]
         for at, template in sorted(issues):
             if self.orders_from <= at < end:
-                m.coupons.append(Coupon(f"CP{self.next_number('coupon'):010d}", template, m.member_id, at))
+                m.coupons.append(Coupon(self.coupon_id(), template, m.member_id, at))
+
+    def coupon_id(self) -> str:
+        return f"CP{self.next_number('coupon'):010d}"
 
     def coupon_rows(self, person: Person, m: Membership) -> None:
         for coupon in m.coupons:
@@ -1281,7 +1293,8 @@ class Simulation:
     def pos_orders(self, person: Person, memberships: list[Membership]) -> None:
         rate = POS_VISITS_PER_YEAR_MEMBER if memberships else POS_VISITS_PER_YEAR_GUEST
         lo = max(self.orders_from, memberships[0].joined_at) if memberships else self.orders_from
-        for visit, t in enumerate(self.moments(rate, lo, self.window.end, STORE_HOURS, at_least_one=True)):
+        visits = self.moments(rate, lo, self.window.end, STORE_HOURS, at_least_one=True)
+        for visit, t in enumerate(visits):
             home = visit == 0 or self.rng.random() < HOME_STORE_SHARE
             store = person.home_store if home else self.rng.choice(self.world.trading_stores)
             self.pos_sale(person, memberships, store, t, first_visit=visit == 0)
@@ -1310,7 +1323,8 @@ class Simulation:
         total = sum(line.amount_cents for line in lines)
         coupon = member[0].use_coupon(self.rng, t, total, order_id) if card else None
         discount = coupon.template.face_cents if coupon else self.promotion(total)
-        self.emit_pos_order(order_id, store, card_raw, mobile, t, "sale", None, lines, discount, evidence)
+        self.emit_pos_order(order_id, store, card_raw, mobile, t, "sale", None, lines, discount,
+                            evidence)
         if card:
             self.order_points(person, member[0].member_id, t, total - discount, order_id)
         if self.rng.random() < RETURN_SHARE:
@@ -1353,7 +1367,9 @@ class Simulation:
                        t: datetime, order_type: str, orig_order_id: str | None,
                        lines: list[BasketLine], discount: int, evidence: list) -> None:
         total = sum(line.amount_cents for line in lines)
-        guide = f"G{store.store_id[1:]}{self.rng.randint(1, 8):02d}" if self.rng.random() < 0.75 else None
+        guide = None
+        if self.rng.random() < GUIDE_SHARE:
+            guide = f"G{store.store_id[1:]}{self.rng.randint(1, 8):02d}"
         self.emit(POS_ORDERS, t, {
             "order_id": order_id, "store_id": store.store_id, "card_no": card, "mobile": mobile,
             "guide_id": guide, "order_time": self.ts(t), "order_type": order_type,
@@ -1425,7 +1441,9 @@ class Simulation:
         order_id = self.ecom_order_id(platform, created)
         lines = self.basket(created.date())
         total = sum(line.amount_cents for line in lines)
-        coupon = member.use_coupon(rng, created, total, order_id) if member and platform == OWN_MALL else None
+        coupon = None
+        if member and platform == OWN_MALL:  # CRM coupons are honoured on the own mall only
+            coupon = member.use_coupon(rng, created, total, order_id)
         coupon_ids: list[str] | None = [coupon.coupon_id] if coupon else []
         if not coupon and platform == TMALL and rng.random() < PLATFORM_COUPON_SHARE:
             coupon_ids = [f"TMC{rng.randrange(10 ** 9, 10 ** 10)}"]
@@ -1454,7 +1472,7 @@ class Simulation:
         }
         lifecycle = self.ecom_lifecycle(created)
         for at, status, stamps in self.extracted(lifecycle):
-            times = {name: self.maybe_ts(stamps.get(name)) for name in ("paid_at", "shipped_at", "received_at")}
+            times = {name: self.maybe_ts(stamps.get(name)) for name in ECOM_STAMPS}
             self.emit(ECOM_ORDERS, at, {**base, **times, "status": status, **amounts}, evidence)
         for at, status, stamps in lifecycle:
             if member and status == "paid":
@@ -1585,7 +1603,8 @@ class Simulation:
                 self.session(person, account, t, on_family_device)
             needs_family_session = needs_family_session and not forced
 
-    def session(self, person: Person, account: WechatAccount, t: datetime, on_family_device: bool) -> None:
+    def session(self, person: Person, account: WechatAccount, t: datetime,
+                on_family_device: bool) -> None:
         rng, pid = self.rng, person.person_id
         device_evidence: list = []
         if on_family_device:
@@ -1602,12 +1621,11 @@ class Simulation:
         for step in range(rng.randint(2, 6) if is_mini else rng.randint(1, 2)):
             event = "page_view" if step == 0 or not is_mini else weighted(rng, MP_EVENTS)
             evidence = list(device_evidence)
-            openid = account.openid
+            openid, member_id = account.openid, account.member_at(t)
             if rng.random() < ANONYMOUS_EVENT_SHARE and device:
-                openid = None  # browsing before the user logged in
+                openid = member_id = None  # browsing before the user logged in
             else:
                 evidence.append(Identifier(pid, OPENID, openid))
-            member_id = account.member_at(t)
             if member_id is not None:
                 evidence.append(Identifier(pid, MEMBER_ID, member_id))
             sku = self.world.catalog[rng.randrange(self.world.products_on_sale(t.date()))].sku_id \
@@ -1658,7 +1676,7 @@ def assemble(rng: Random, contract: dict[str, EntitySpec], rows: list[Row], wind
             lines = []
             for row in bucket:
                 if tuple(row.values) != names:
-                    raise ValueError(f"{spec.name} record does not follow the contract: {list(row.values)}")
+                    raise ValueError(f"{spec.name} record off the contract: {list(row.values)}")
                 truth.record(row.evidence)
                 blank_some_nulls(rng, blankable, row.values)
                 lines.append(Line(row.values))
@@ -1728,6 +1746,19 @@ def defect_columns(spec: EntitySpec) -> dict[str, list[Column]]:
         for code in codes:
             options.setdefault(code, []).append(column)
     return options
+
+
+def defect_plans(rng: Random, contract: dict[str, EntitySpec]
+                 ) -> dict[str, tuple[Iterator[str], dict[str, list[Column]]]]:
+    """Per entity: its reason codes in a shuffled rotation, so that every kind comes up even
+    where defects are few, and the columns each code can hit."""
+    plans = {}
+    for name, spec in contract.items():
+        options = defect_columns(spec)
+        codes = sorted(options)
+        rng.shuffle(codes)
+        plans[name] = (itertools.cycle(codes), options)
+    return plans
 
 
 def inject_bad_rows(rng: Random, batch: Batch, rate: float, codes: Iterator[str],
@@ -1907,16 +1938,11 @@ def generate(out: Path, persons: int, start: date, days: int, seed: int,
     truth = Truth()
     batches = assemble(rng, contract, rows, window, truth)
     apply_column_quirks(rng, batches, window)
-    code_cycles = {}
-    for name, spec in contract.items():
-        options = defect_columns(spec)
-        codes = sorted(options)
-        rng.shuffle(codes)
-        code_cycles[name] = (itertools.cycle(codes), options)
+    plans = defect_plans(rng, contract)
     for batch in batches:
         split_parts(rng, batch)
         rate = BAD_ROW_RATE_FIRST_DT if batch.dt == window.start else BAD_ROW_RATE_LATER_DT
-        inject_bad_rows(rng, batch, rate, *code_cycles[batch.spec.name])
+        inject_bad_rows(rng, batch, rate, *plans[batch.spec.name])
 
     clear_output(out, contract)
     files = sum(write_batch(rng, out, batch, truth) for batch in batches)

@@ -119,6 +119,19 @@ def landing_files(out: Path, contract: dict) -> list[tuple[str, str, Path]]:
             for path in sorted(dt_dir.iterdir())]
 
 
+def fingerprint(record: dict) -> str:
+    return json.dumps(record, sort_keys=True, ensure_ascii=False)
+
+
+def cents(text: str) -> int:
+    return round(float(text) * 100)
+
+
+def good_records(scanned: dict, entity: str) -> list[dict]:
+    return [record for name, _, record, _, problems in scanned.values()
+            if name == entity and not problems]
+
+
 def read_truth(out: Path, name: str) -> list[dict]:
     with open(out / "_truth" / name, encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))
@@ -151,10 +164,9 @@ def scanned(landing, contract) -> dict:
         for number, record, line in read_records(path, spec):
             problems = record_problems(record, spec)
             if not problems:
-                fingerprint = json.dumps(record, sort_keys=True, ensure_ascii=False)
-                if fingerprint in seen:
+                if fingerprint(record) in seen:
                     problems = [reasons.DUPLICATE_ROW]
-                seen.add(fingerprint)
+                seen.add(fingerprint(record))
             found[(path.relative_to(out).as_posix(), number)] = (name, dt, record, line, problems)
     return found
 
@@ -164,7 +176,8 @@ def scanned(landing, contract) -> dict:
 
 def test_same_arguments_give_the_same_bytes(tmp_path):
     def snapshot(out: Path) -> dict[str, bytes]:
-        return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+        return {p.relative_to(out).as_posix(): p.read_bytes()
+                for p in sorted(out.rglob("*")) if p.is_file()}
 
     first, second = tmp_path / "a", tmp_path / "b"
     assert generate(first, 200, START, 2, 3) == generate(second, 200, START, 2, 3)
@@ -214,7 +227,7 @@ def test_truth_lines_point_at_the_defect(landing, contract, scanned):
     first_seen = {}
     for where, (name, dt, record, _, _) in scanned.items():
         if record is not None:
-            first_seen.setdefault((name, dt, json.dumps(record, sort_keys=True, ensure_ascii=False)), where)
+            first_seen.setdefault((name, dt, fingerprint(record)), where)
     for row in read_truth(out, "bad_rows.csv"):
         name, _, record, line, _ = scanned[(row["file"], int(row["line"]))]
         code, _, column = row["reason"].partition(":")
@@ -227,9 +240,10 @@ def test_truth_lines_point_at_the_defect(landing, contract, scanned):
         elif code == reasons.MISSING_VALUE:
             assert record[column] in (None, "")
         elif code == reasons.OUT_OF_RANGE:
-            assert float(record[column]) < 1
+            [spec] = [c for c in contract[name]["columns"] if c["name"] == column]
+            assert float(record[column]) < spec["min"]
         elif code == reasons.DUPLICATE_ROW:
-            first = first_seen[(name, row["dt"], json.dumps(record, sort_keys=True, ensure_ascii=False))]
+            first = first_seen[(name, row["dt"], fingerprint(record))]
             assert first < (row["file"], int(row["line"]))
 
 
@@ -276,31 +290,27 @@ def test_one_file_has_an_extra_column_and_one_lacks_guide_id(landing, contract):
     headers = {}
     for name, _, path in landing_files(out, contract):
         if contract[name]["format"] == "csv":
-            encoding = "utf-8-sig" if contract[name]["encoding"] == "utf-8" else contract[name]["encoding"]
+            encoding = {"utf-8": "utf-8-sig"}.get(contract[name]["encoding"], contract[name]["encoding"])
             first = path.read_bytes().split(b"\n", 1)[0].decode(encoding)
             headers[path.relative_to(out).as_posix()] = (name, first.split(","))
     extra = [f for f, (name, cols) in headers.items()
              if set(cols) - {c["name"] for c in contract[name]["columns"]}]
-    lacking = [f for f, (name, cols) in headers.items() if name == "pos/orders" and "guide_id" not in cols]
+    lacking = [f for f, (name, cols) in headers.items()
+               if name == "pos/orders" and "guide_id" not in cols]
     assert len(extra) == 1 and extra[0].startswith("crm/members/")
     assert len(lacking) == 1
 
 
 def test_money_adds_up_on_good_store_orders(scanned):
     items: dict[str, int] = {}
-    orders = []
-    for name, _, record, _, problems in scanned.values():
-        if problems:
-            continue
-        if name == "pos/order_items":
-            assert round(float(record["amount"]) * 100) == int(record["qty"]) * round(float(record["unit_price"]) * 100)
-            items[record["order_id"]] = items.get(record["order_id"], 0) + round(float(record["amount"]) * 100)
-        elif name == "pos/orders":
-            orders.append(record)
+    for item in good_records(scanned, "pos/order_items"):
+        assert cents(item["amount"]) == int(item["qty"]) * cents(item["unit_price"])
+        items[item["order_id"]] = items.get(item["order_id"], 0) + cents(item["amount"])
+    orders = good_records(scanned, "pos/orders")
     checked = 0
     for order in orders:
-        total, discount = round(float(order["total_amount"]) * 100), round(float(order["discount_amount"]) * 100)
-        assert round(float(order["pay_amount"]) * 100) == total - discount
+        total, discount = cents(order["total_amount"]), cents(order["discount_amount"])
+        assert cents(order["pay_amount"]) == total - discount
         if order["order_id"] in items:
             assert items[order["order_id"]] == total
             checked += 1
@@ -308,10 +318,9 @@ def test_money_adds_up_on_good_store_orders(scanned):
 
 
 def test_returns_reference_an_earlier_sale(scanned):
-    sales = {r["order_id"] for name, _, r, _, p in scanned.values() if name == "pos/orders" and not p
-             and r["order_type"] == "sale"}
-    returns = [r for name, _, r, _, p in scanned.values() if name == "pos/orders" and not p
-               and r["order_type"] == "return"]
+    orders = good_records(scanned, "pos/orders")
+    sales = {r["order_id"] for r in orders if r["order_type"] == "sale"}
+    returns = [r for r in orders if r["order_type"] == "return"]
     assert returns
     assert sum(r["orig_order_id"] in sales for r in returns) > 0.8 * len(returns)
 
@@ -346,7 +355,8 @@ def test_traps_never_become_identifiers(landing):
     assert sorted({r["kind"] for r in non_identifiers}) == [
         "invalid", "junk_device", "masked", "placeholder", "store_phone"]
     for row in non_identifiers:
-        canonical = re.sub(r"\D", "", row["raw_value"]) if row["id_type"] == "mobile" else row["raw_value"].strip().lower()
+        raw = row["raw_value"]
+        canonical = re.sub(r"\D", "", raw) if row["id_type"] == "mobile" else raw.strip().lower()
         assert (row["id_type"], canonical) not in identifiers, row
         if row["kind"] == "masked":
             assert re.fullmatch(r"1\d{2}\*{4}\d{4}", row["raw_value"])
@@ -369,23 +379,29 @@ def test_store_phone_is_typed_for_100_persons_orders(landing, scanned):
     out, _ = landing
     [store_phone] = [r for r in read_truth(out, "shared.csv") if r["kind"] == "store_phone"]
     assert len(store_phone["person_ids"].split(";")) >= 100
-    orders = [r for name, _, r, _, p in scanned.values()
-              if name == "pos/orders" and not p and r["mobile"] == store_phone["id_value"]]
+    orders = [r for r in good_records(scanned, "pos/orders") if r["mobile"] == store_phone["id_value"]]
     assert len(orders) >= 100
     assert len({r["store_id"] for r in orders}) == 1
 
 
 def test_dirty_identifier_forms_are_present(scanned):
-    mobiles = [r["mobile"] for name, _, r, _, p in scanned.values() if name == "crm/members" and not p]
+    members = good_records(scanned, "crm/members")
+    mobiles = [r["mobile"] for r in members]
     assert any(m.startswith("+86 ") for m in mobiles)
     assert any(m.startswith("86-") for m in mobiles)
     assert any(re.fullmatch(r"1\d{2}-\d{4}-\d{4}", m) for m in mobiles)
-    cards = [r["card_no"] for name, _, r, _, p in scanned.values() if name == "crm/members" and not p]
+    assert any(m != m.strip() for m in mobiles)
+    cards = [r["card_no"] for r in members]
     assert any(c.startswith("c") for c in cards) and any(c.startswith("C") for c in cards)
-    emails = [r["email"] for name, _, r, _, p in scanned.values() if name == "crm/members" and not p and r["email"]]
+    emails = [r["email"] for r in members if r["email"]]
     assert any(e != e.strip() for e in emails) and any(e != e.lower() for e in emails)
-    genders = {r["gender"] for name, _, r, _, p in scanned.values() if name == "crm/members" and not p}
-    assert {"M", "F", "男", "女", "U"} <= genders
+    assert {"M", "F", "男", "女", "U"} <= {r["gender"] for r in members}
+    masked = [r["receiver_mobile"] for r in good_records(scanned, "ecom/orders")
+              if r["platform"] in ("jd", "douyin")]
+    assert masked and all(re.fullmatch(r"1\d{2}\*{4}\d{4}", m) for m in masked)
+    devices = {r["device_id"] for r in good_records(scanned, "wechat/events")}
+    assert {"", "unknown", "00000000-0000-0000-0000-000000000000"} <= devices
+    assert any(d and d != d.lower() and d != "00000000-0000-0000-0000-000000000000" for d in devices)
 
 
 def test_changing_records_come_again_on_later_dts(scanned):

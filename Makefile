@@ -1,0 +1,26 @@
+# Entry points; every target runs inside the project's own virtualenv created by `setup`.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= demo
+DEMO_START ?= 2026-01-01
+DEMO_DAYS ?= 3
+DEMO_PERSONS ?= 10000
+
+.PHONY: setup demo test test-slow clean
+
+setup:
+	bash scripts/setup.sh
+
+# Generates the sample landing zone and runs the daily pipeline for each of its days.
+demo: setup
+	bash scripts/demo.sh "$(DEMO_DIR)" "$(DEMO_START)" "$(DEMO_DAYS)" "$(DEMO_PERSONS)"
+
+test: setup
+	$(BIN)/pytest
+
+test-slow: setup
+	$(BIN)/pytest -m slow
+
+clean:
+	rm -rf $(DEMO_DIR) lakehouse landing .pytest_cache

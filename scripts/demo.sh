@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The demo: a generated landing zone, then `cdp run` for each business date, as the daily DAG
+# would run it, then a check that the rejects equal the generator's bad-row truth.
+set -euo pipefail
+demo=${1:-demo} start=${2:-2026-01-01} days=${3:-3} persons=${4:-10000}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+export CDP_LANDING="$repo/$demo/landing" CDP_LAKEHOUSE="$repo/$demo/lakehouse"
+
+rm -rf "$CDP_LANDING" "$CDP_LAKEHOUSE"
+.venv/bin/cdp generate --out "$CDP_LANDING" --persons "$persons" --start "$start" --days "$days" --seed 7 | tail -n 1
+for offset in $(seq 0 $((days - 1))); do
+    ds=$(date -d "$start + $offset day" +%F)
+    .venv/bin/cdp run --ds "$ds"
+done
+.venv/bin/cdp check-rejects --truth "$CDP_LANDING/_truth"

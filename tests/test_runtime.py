@@ -1,0 +1,54 @@
+"""The runtime: configuration precedence, the catalog, Delta and GraphFrames on the classpath."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.config import LAYERS, load_catalog, load_contracts, load_settings
+from jobs.spark import has_graphframes
+
+
+def test_environment_variables_override_the_env_file(monkeypatch):
+    monkeypatch.setenv("CDP_LAKEHOUSE", "/data/lh")
+    monkeypatch.setenv("CDP_LANDING", "s3a://bucket/landing")
+    settings = load_settings(env="local")
+    assert (settings.lakehouse, settings.landing) == ("/data/lh", "s3a://bucket/landing")
+    assert load_settings(env="local", lakehouse="/explicit").lakehouse == "/explicit"
+
+
+def test_cluster_profile_differs_only_by_configuration():
+    cluster = load_settings(env="cluster")
+    assert cluster.spark.master == "yarn"
+    assert cluster.lakehouse.startswith("hdfs://")
+
+
+def test_catalog_names_every_ods_table_of_the_landing_contract():
+    catalog = load_catalog()
+    assert {c.table_name for c in load_contracts()} | {"rejects", "load_audit", "dq_results"} == {
+        t.name for t in catalog.tables.values() if t.layer == "ods"
+    }
+    assert all(t.layer in LAYERS and t.partition_by == ("dt",) for t in catalog.tables.values())
+
+
+def test_delta_round_trip(spark, tmp_path):
+    path = str(tmp_path / "delta")
+    spark.range(3).write.format("delta").save(path)
+    spark.range(3, 5).write.format("delta").mode("append").save(path)
+    assert sorted(r.id for r in spark.read.format("delta").load(path).collect()) == [0, 1, 2, 3, 4]
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{path}`").count() == 2
+
+
+@pytest.mark.skipif(
+    not has_graphframes(load_settings().jars_dir),
+    reason="GraphFrames jars are not in .jars/: Maven Central as reached here has no io.graphframes artifacts",
+)
+def test_graphframes_connected_components(spark):
+    from graphframes import GraphFrame
+
+    vertices = spark.createDataFrame([(v,) for v in "abcdef"], "id string")
+    edges = spark.createDataFrame([("a", "b"), ("b", "c"), ("d", "e")], "src string, dst string")
+    components = GraphFrame(vertices, edges).connectedComponents().collect()
+    groups = {}
+    for row in components:
+        groups.setdefault(row.component, set()).add(row.id)
+    assert sorted(map(sorted, groups.values())) == [["a", "b", "c"], ["d", "e"], ["f"]]
