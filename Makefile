@@ -7,7 +7,7 @@ DEMO_START ?= 2026-01-01
 DEMO_DAYS ?= 3
 DEMO_PERSONS ?= 10000
 
-.PHONY: setup demo test test-slow clean
+.PHONY: setup demo test test-slow clean airflow-run
 
 setup:
 	bash scripts/setup.sh
@@ -24,3 +24,8 @@ test-slow: setup
 
 clean:
 	rm -rf $(DEMO_DIR) lakehouse landing .pytest_cache
+
+# Runs the daily DAG once through Airflow (SQLite metadata) for DS over CDP_LANDING/CDP_LAKEHOUSE.
+DS ?= $(DEMO_START)
+airflow-run: setup
+	source scripts/airflow_env.sh && $(BIN)/airflow dags test cdp_daily $(DS)

@@ -39,8 +39,15 @@ def read_truth(spark: SparkSession, truth_dir: str) -> DataFrame:
     )
 
 
-def compare(truth: DataFrame, rejects: DataFrame) -> RejectCheck:
-    """Joins planted and actual rejects on file and line and reports counts and differences."""
+def compare(truth: DataFrame, rejects: DataFrame, loaded: DataFrame) -> RejectCheck:
+    """Joins planted and actual rejects on file and line and reports counts and differences.
+
+    Args:
+        truth: the planted bad rows (``read_truth``).
+        rejects: ``ods.rejects``.
+        loaded: (source, entity, dt) of the loads that ran; truth for other days is ignored.
+    """
+    truth = truth.join(loaded, on=["source", "entity", "dt"], how="left_semi")
     actual = rejects.select(*ROW_KEY, F.col("reason").alias("actual_reason"))
     joined = truth.join(actual, on=list(ROW_KEY), how="full_outer").cache()
     per_entity = (
@@ -71,4 +78,9 @@ def compare(truth: DataFrame, rejects: DataFrame) -> RejectCheck:
 
 
 def run(spark: SparkSession, settings: Settings, catalog: Catalog, truth_dir: str) -> RejectCheck:
-    return compare(read_truth(spark, truth_dir), read_table(spark, settings, catalog.table("ods.rejects")))
+    loaded = (
+        read_table(spark, settings, catalog.table("ods.load_audit"))
+        .where(F.col("status") == "loaded")
+        .select("source", "entity", "dt")
+    )
+    return compare(read_truth(spark, truth_dir), read_table(spark, settings, catalog.table("ods.rejects")), loaded)

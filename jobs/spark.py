@@ -41,6 +41,9 @@ def get_spark(settings: Settings) -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
     # pandas-on-Spark asks for this before any Arrow conversion; harmless elsewhere.
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    if settings.spark.master.startswith("local"):
+        # A local driver talks only to itself; binding loopback avoids the hostname lookup.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = (
         SparkSession.builder.master(settings.spark.master)
         .appName(settings.spark.app_name)

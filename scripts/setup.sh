@@ -58,6 +58,16 @@ step_jars() {
     fi
 }
 
+# Airflow's scheduler database for the embedded default: SQLite under .airflow/.
+step_airflow() {
+    source scripts/airflow_env.sh
+    if [ ! -f "$AIRFLOW_HOME/airflow.db" ]; then
+        echo "setup: creating Airflow's SQLite database in $AIRFLOW_HOME"
+        "$venv/bin/airflow" db migrate >/dev/null
+    fi
+}
+
 step_venv
 step_jars
-echo "setup: ready ($venv, $jars/)"
+step_airflow
+echo "setup: ready ($venv, $jars/, .airflow/)"
