@@ -65,6 +65,7 @@ class EntityLoad:
     message: str | None = None
     warnings: list[str] = field(default_factory=list)
     validation: quality.Validation | None = None
+    checked: DataFrame | None = None
     rejects: DataFrame | None = None
 
     @property
@@ -89,10 +90,25 @@ def _day_files(spark: SparkSession, settings: Settings, contract: EntityContract
         return spark.createDataFrame([], "path string, modificationTime timestamp, length long, content binary")
 
 
+def _inspect_files(records: DataFrame, load: EntityLoad) -> None:
+    """Fills the file count, warnings and rows in; one pass over the split records.
+
+    Raises:
+        EntityLoadError: any file of the entity is unusable.
+    """
+    tally = records.groupBy("kind", "message").count().collect()
+    errors = sorted(row.message for row in tally if row.kind == KIND_FILE_ERROR)
+    if errors:
+        raise EntityLoadError("; ".join(errors))
+    load.files = sum(row["count"] for row in tally if row.kind == KIND_FILE)
+    load.warnings = sorted(row.message for row in tally if row.kind == KIND_FILE_WARNING)
+    load.rows_in = sum(row["count"] for row in tally if row.kind == KIND_RECORD)
+
+
 def ingest_entity(
     spark: SparkSession, settings: Settings, catalog: Catalog, contract: EntityContract, ds: date, run_id: str
 ) -> EntityLoad:
-    """Loads and publishes one entity's day. Its rejects frame is left cached for the caller.
+    """Loads and publishes one entity's day; its checked rows stay cached for the rejects.
 
     Raises:
         EntityLoadError: an unusable file, a failed suite, or counts that do not add up.
@@ -101,33 +117,30 @@ def ingest_entity(
     records = split_records(_day_files(spark, settings, contract, ds), contract, settings.landing)
     records = records.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        file_rows = records.where(F.col("kind") != KIND_RECORD).select("kind", "message").collect()
-        errors = sorted(row.message for row in file_rows if row.kind == KIND_FILE_ERROR)
-        if errors:
-            raise EntityLoadError("; ".join(errors))
-        load.files = sum(1 for row in file_rows if row.kind == KIND_FILE)
-        load.warnings = sorted(row.message for row in file_rows if row.kind == KIND_FILE_WARNING)
-        load.rows_in = records.where(F.col("kind") == KIND_RECORD).count()
-
+        _inspect_files(records, load)
         checked = check_records(records, contract, ds, run_id).persist(StorageLevel.MEMORY_AND_DISK)
+        # Materializes the cache of checked rows before the split records are released.
         counts = checked.agg(F.count(F.lit(1)).alias("checked"), F.count(REASON).alias("rejected")).first()
+    finally:
+        records.unpersist()
+    try:
         load.rows_rejected = counts.rejected
         load.rows_kept = counts.checked - counts.rejected
         if counts.checked != load.rows_in:
-            checked.unpersist()
             raise EntityLoadError(f"{load.table}: {load.rows_in} records split but {counts.checked} checked")
         accepted = accepted_rows(checked, contract)
         with _VALIDATION_LOCK:
             load.validation = quality.validate(accepted, "ods", contract.table_name)
         if not load.validation.success:
-            checked.unpersist()
             raise EntityLoadError(f"{load.table}: suite failed, not published: {'; '.join(load.validation.failures())}")
         tables.replace_partition(spark, settings, catalog.table(load.table), accepted, ds)
-        load.rejects = rejected_rows(checked, contract)
-        load.status = STATUS_LOADED
-        return load
-    finally:
-        records.unpersist()
+    except Exception:
+        checked.unpersist()
+        raise
+    load.checked = checked
+    load.rejects = rejected_rows(checked, contract)
+    load.status = STATUS_LOADED
+    return load
 
 
 def run(
@@ -159,7 +172,7 @@ def run(
         _publish_rejects(spark, settings, catalog, ds, loaded)
     finally:
         for load in loaded:
-            load.rejects.unpersist()
+            load.checked.unpersist()
     _publish_audit(spark, settings, catalog, ds, run_id, loads)
     return loads
 

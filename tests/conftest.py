@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ from pyspark.sql import SparkSession
 
 from jobs.config import Settings, SparkSettings, load_settings
 from jobs.spark import get_spark
+
+# py4j logs its connection teardown after pytest has closed the captured streams.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 TEST_SPARK_CONF = {
     "spark.driver.memory": "4g",

@@ -17,7 +17,7 @@ from jobs.config import load_catalog, load_contracts
 
 DS = date(2026, 1, 5)
 DT = f"dt={DS.isoformat()}"
-ENTITIES = {("pos", "orders"), ("pos", "stores"), ("crm", "members"), ("wechat", "events")}
+ENTITIES = {("pos", "orders"), ("pos", "stores"), ("crm", "members"), ("wechat", "events"), ("product", "products")}
 
 POS_ORDERS = """order_id,store_id,card_no,mobile,guide_id,order_time,order_type,orig_order_id,total_amount,discount_amount,pay_amount,pay_method
 P1,S01,c001,+86 138 0013 8000,G1,2026-01-05 10:00:00,sale,,100.00,10.00,90.00,微信
@@ -30,6 +30,8 @@ M1,C001,13800138000, A@B.COM ,张三,男,1990-01-02,store,S01,2024-01-01 09:00:0
 M2,,,,李四,X,,,,,silver,active,2026-01-05 08:00:00,
 """
 STORES_WITHOUT_ID = "store_name,province\n一号店,上海\n"
+# Declared UTF-8 but written by a tool that used GBK: undecodable, the whole file fails.
+PRODUCTS_IN_GBK = "sku_id,spu_id,sku_name\nK1,P1,羊毛大衣\n".encode("gbk")
 EVENTS = [
     {"event_id": "e1", "event_time": "2026-01-05 09:00:00", "app_id": "wx1", "openid": "o1",
      "event": "page_view", "properties": {"page": "home"}},
@@ -46,6 +48,7 @@ def write_landing(root: Path) -> None:
     put("pos", "orders", "part-0001.csv", POS_ORDERS.encode("gbk"))
     put("crm", "members", "part-0001.csv", b"\xef\xbb\xbf" + CRM_MEMBERS.encode("utf-8"))
     put("pos", "stores", "part-0001.csv", STORES_WITHOUT_ID.encode("gbk"))
+    put("product", "products", "part-0001.csv", PRODUCTS_IN_GBK)
     lines = [json.dumps(e, ensure_ascii=False) if isinstance(e, dict) else e for e in EVENTS]
     put("wechat", "events", "part-0001.jsonl", "\n".join(lines).encode("utf-8"))
 
@@ -73,6 +76,7 @@ def test_each_entity_reports_files_rows_and_status(landed):
     assert summary == {
         "ods.crm_members": (1, 2, 1, 1, "loaded"),
         "ods.pos_stores": (None, None, None, None, "failed"),
+        "ods.product_products": (None, None, None, None, "failed"),
         "ods.pos_orders": (1, 4, 2, 2, "loaded"),
         "ods.wechat_events": (1, 2, 1, 1, "loaded"),
     }
@@ -82,6 +86,13 @@ def test_missing_required_column_fails_its_entity_by_file_and_column(landed):
     _, first, _, _ = landed
     assert by_table(first)["ods.pos_stores"].message == (
         f"pos/stores/{DT}/part-0001.csv: missing required column(s) store_id"
+    )
+
+
+def test_unreadable_file_fails_its_entity_by_file_and_encoding(landed):
+    _, first, _, _ = landed
+    assert by_table(first)["ods.product_products"].message.startswith(
+        f"product/products/{DT}/part-0001.csv: unreadable as utf-8:"
     )
 
 
