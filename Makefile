@@ -16,8 +16,9 @@ setup:
 demo: setup
 	bash scripts/demo.sh "$(DEMO_DIR)" "$(DEMO_START)" "$(DEMO_DAYS)" "$(DEMO_PERSONS)"
 
+# CI (CI=true) also runs the slow end-to-end tests: they fit well inside its time limit.
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter true,$(CI)),-m "slow or not slow",)
 
 test-slow: setup
 	$(BIN)/pytest -m slow

@@ -33,7 +33,8 @@ step_venv() {
 copy_jars() {
     local pom=$1 groups=$2
     mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
-        -DoutputDirectory="$repo/$jars" -DincludeScope=runtime -DincludeGroupIds="$groups"
+        -DoutputDirectory="$repo/$jars" -DincludeScope=runtime -DincludeGroupIds="$groups" \
+        | sed -e 's/\x1b\[[0-9;]*m//g' -e '/^$/d'
 }
 
 step_jars() {
