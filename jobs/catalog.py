@@ -44,7 +44,7 @@ def replace_partition(
     frame: DataFrame,
     ds: date,
     extra_predicate: str | None = None,
-) -> None:
+) -> int:
     """Replaces the rows of one ``dt`` (and optionally a narrower slice) with ``frame``.
 
     Delta's ``replaceWhere`` makes the write atomic and idempotent: rerunning a ds replaces
@@ -53,7 +53,13 @@ def replace_partition(
     Args:
         extra_predicate: a further SQL predicate on partition or data columns, for tables
             several loaders share (``ods.rejects`` is written per source entity).
+
+    Returns:
+        The number of rows the commit wrote, from Delta's own operation metrics, so callers
+        can check it against what they meant to publish.
     """
+    path = table.path(settings.lakehouse)
+    version_before = _latest_commit(spark, path).version if DeltaTable.isDeltaTable(spark, path) else -1
     predicate = f"dt = DATE'{ds.isoformat()}'"
     if extra_predicate:
         predicate = f"{predicate} AND ({extra_predicate})"
@@ -62,9 +68,18 @@ def replace_partition(
         .mode("overwrite")
         .option("replaceWhere", predicate)
         .partitionBy(*table.partition_by)
-        .save(table.path(settings.lakehouse))
+        .save(path)
     )
     _register(spark, settings, table)
+    commit = _latest_commit(spark, path)
+    # Delta skips the commit of an empty frame that replaces nothing: no commit, no rows.
+    if commit.version == version_before:
+        return 0
+    return int(commit.operationMetrics.get("numOutputRows", 0))
+
+
+def _latest_commit(spark: SparkSession, path: str):
+    return DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
 
 
 def _register(spark: SparkSession, settings: Settings, table: TableSpec) -> None:

@@ -8,6 +8,7 @@ in one write, and the load audit and suite results last.
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -133,7 +134,9 @@ def ingest_entity(
             load.validation = quality.validate(accepted, "ods", contract.table_name)
         if not load.validation.success:
             raise EntityLoadError(f"{load.table}: suite failed, not published: {'; '.join(load.validation.failures())}")
-        tables.replace_partition(spark, settings, catalog.table(load.table), accepted, ds)
+        written = tables.replace_partition(spark, settings, catalog.table(load.table), accepted, ds)
+        if written != load.rows_kept:
+            raise EntityLoadError(f"{load.table}: {load.rows_kept} rows kept but {written} written")
     except Exception:
         checked.unpersist()
         raise
@@ -178,7 +181,11 @@ def run(
 
 
 def _entity_predicate(loads: list[EntityLoad]) -> str:
-    return " OR ".join(f"(source = '{load.source}' AND entity = '{load.entity}')" for load in loads)
+    """The slice of a shared table these loads own; the ``source`` partition conjunct keeps
+    concurrent loads of other sources out of Delta's conflict check."""
+    sources = ", ".join(sorted({f"'{load.source}'" for load in loads}))
+    entities = " OR ".join(f"(source = '{load.source}' AND entity = '{load.entity}')" for load in loads)
+    return f"source IN ({sources}) AND ({entities})"
 
 
 def _publish_rejects(
@@ -186,12 +193,13 @@ def _publish_rejects(
 ) -> None:
     if not loaded:
         return
-    rejects = loaded[0].rejects
-    for load in loaded[1:]:
-        rejects = rejects.unionByName(load.rejects)
-    tables.replace_partition(
+    rejects = functools.reduce(DataFrame.unionByName, [load.rejects for load in loaded])
+    written = tables.replace_partition(
         spark, settings, catalog.table("ods.rejects"), rejects, ds, extra_predicate=_entity_predicate(loaded)
     )
+    expected = sum(load.rows_rejected for load in loaded)
+    if written != expected:
+        raise RuntimeError(f"ods.rejects: {expected} rows rejected but {written} written")
 
 
 def _publish_audit(
@@ -202,12 +210,19 @@ def _publish_audit(
         spark, settings, catalog.table("ods.load_audit"), audit.withColumn("dt", F.lit(ds)), ds,
         extra_predicate=_entity_predicate(loads),
     )
-    validations = [load.validation for load in loads if load.validation is not None]
-    if validations:
-        results = quality.results_frame(spark, validations)
-        names = ", ".join(f"'{validation.table_name}'" for validation in validations)
+    validated = [load for load in loads if load.validation is not None]
+    if validated:
+        results = [
+            quality.results_frame(spark, [load.validation]).withColumn("source", F.lit(load.source))
+            for load in validated
+        ]
+        names = ", ".join(f"'{load.table}'" for load in validated)
+        sources = ", ".join(sorted({f"'{load.source}'" for load in validated}))
         tables.replace_partition(
             spark, settings, catalog.table("ods.dq_results"),
-            results.withColumn("ingest_run_id", F.lit(run_id)).withColumn("dt", F.lit(ds)), ds,
-            extra_predicate=f"table_name IN ({names})",
+            functools.reduce(DataFrame.unionByName, results)
+            .withColumn("ingest_run_id", F.lit(run_id))
+            .withColumn("dt", F.lit(ds)),
+            ds,
+            extra_predicate=f"source IN ({sources}) AND table_name IN ({names})",
         )

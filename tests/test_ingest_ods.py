@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -152,3 +153,26 @@ def test_audit_and_quality_results_are_kept(landed, spark):
 
 def test_tables_are_queryable_by_name(landed, spark):
     assert spark.sql("SELECT count(*) AS n FROM ods.pos_orders").first().n == 2
+
+
+def test_sources_loading_at_the_same_time_do_not_conflict(landed, spark):
+    """The DAG loads each source in its own task; they share rejects, audit and results."""
+    settings, _, _, snapshot = landed
+    by_source = {}
+    for contract in load_contracts():
+        if (contract.source, contract.entity) in ENTITIES:
+            by_source.setdefault(contract.source, []).append(contract)
+    with ThreadPoolExecutor(max_workers=len(by_source)) as pool:
+        runs = pool.map(
+            lambda contracts: ingest_ods.run(spark, settings, load_catalog(), tuple(contracts), DS, parallelism=1),
+            by_source.values(),
+        )
+        statuses = {load.table: load.status for loads in runs for load in loads}
+    assert statuses == {
+        "ods.crm_members": "loaded", "ods.pos_orders": "loaded", "ods.wechat_events": "loaded",
+        "ods.pos_stores": "failed", "ods.product_products": "failed",
+    }
+    rejects = read_table(spark, settings, load_catalog().table("ods.rejects")).drop("ingest_run_id")
+    assertDataFrameEqual(rejects, snapshot["ods.rejects"], checkRowOrder=False)
+    audit = read_table(spark, settings, load_catalog().table("ods.load_audit"))
+    assert audit.count() == len(ENTITIES)

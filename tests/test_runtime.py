@@ -27,7 +27,7 @@ def test_catalog_names_every_ods_table_of_the_landing_contract():
     assert {c.table_name for c in load_contracts()} | {"rejects", "load_audit", "dq_results"} == {
         t.name for t in catalog.tables.values() if t.layer == "ods"
     }
-    assert all(t.layer in LAYERS and t.partition_by == ("dt",) for t in catalog.tables.values())
+    assert all(t.layer in LAYERS and t.partition_by[0] == "dt" for t in catalog.tables.values())
 
 
 def test_delta_round_trip(spark, tmp_path):
