@@ -115,7 +115,7 @@ def ingest_entity(
         EntityLoadError: an unusable file, a failed suite, or counts that do not add up.
     """
     load = EntityLoad(contract.source, contract.entity)
-    records = split_records(_day_files(spark, settings, contract, ds), contract, settings.landing)
+    records = split_records(_day_files(spark, settings, contract, ds), contract)
     records = records.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         _inspect_files(records, load)

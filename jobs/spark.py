@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -38,7 +39,7 @@ def get_spark(settings: Settings) -> SparkSession:
     """
     # The Python workers must run the interpreter of the job itself, not whatever `python3` is
     # first on PATH (Airflow tasks and tests run from the virtualenv).
-    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # pandas-on-Spark asks for this before any Arrow conversion; harmless elsewhere.
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
     if settings.spark.master.startswith("local"):

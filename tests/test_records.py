@@ -7,7 +7,7 @@ import json
 import pytest
 
 from models.ods.contract import ColumnSpec, EntityContract
-from models.ods.records import KIND_FILE_WARNING, KIND_RECORD, FileRejected, split_file
+from models.ods.records import KIND_FILE_WARNING, KIND_RECORD, FileRejected, landing_relative_path, split_file
 
 TIME_FORMATS = ("yyyy-MM-dd HH:mm:ss",)
 
@@ -116,3 +116,15 @@ def test_identical_records_share_a_content_key_whatever_their_line():
     rows = split_file(b"order_id,name,amount\nO1,x,1\nO1,x,1\nO1,y,1\n", "f.csv", contract())
     keys = [r["content_key"] for r in rows]
     assert keys[0] == keys[1] != keys[2]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:/data/landing/pos/orders/dt=2026-01-05/part-0001.csv",
+        "hdfs://namenode:8020/data/landing/pos/orders/dt=2026-01-05/part-0001.csv",
+        "s3a://bucket/cdp/pos/orders/dt=2026-01-05/part-0001.csv",
+    ],
+)
+def test_lineage_path_is_relative_to_the_landing_root_whatever_the_uri(uri):
+    assert landing_relative_path(uri, "/pos/orders/dt=") == "pos/orders/dt=2026-01-05/part-0001.csv"

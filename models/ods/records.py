@@ -44,13 +44,12 @@ class FileRejected(Exception):
     """A whole file is unusable (encoding, header); the message names the file and why."""
 
 
-def split_records(files: DataFrame, contract: EntityContract, landing_root: str) -> DataFrame:
+def split_records(files: DataFrame, contract: EntityContract) -> DataFrame:
     """Turns a ``binaryFile`` frame (path, content) into one row per record or file problem.
 
     Args:
         files: the day's files of one entity, as read by Spark's ``binaryFile`` source.
         contract: the entity's landing contract.
-        landing_root: prefix stripped from paths so lineage reads ``pos/orders/dt=.../x.csv``.
 
     Returns:
         Rows of ``RECORD_SCHEMA``. ``kind`` is ``record`` (``values`` aligned with the
@@ -58,13 +57,13 @@ def split_records(files: DataFrame, contract: EntityContract, landing_root: str)
         ``file_error`` (the file cannot be used at all), ``file_warning`` (extra or missing
         optional columns) or ``file`` (one per file read).
     """
-    root = landing_root.rstrip("/") + "/"
+    marker = f"/{contract.source}/{contract.entity}/dt="
 
     def split_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             rows: list[dict[str, Any]] = []
             for path, content in zip(batch["path"], batch["content"]):
-                relative = _relative_path(path, root)
+                relative = landing_relative_path(path, marker)
                 rows.append(_file_row(KIND_FILE, relative, None))
                 try:
                     rows.extend(split_file(bytes(content), relative, contract))
@@ -75,14 +74,10 @@ def split_records(files: DataFrame, contract: EntityContract, landing_root: str)
     return files.select("path", "content").mapInPandas(split_partition, RECORD_SCHEMA)
 
 
-def _relative_path(path: str, root: str) -> str:
-    local = path.removeprefix("file://").removeprefix("file:")
-    for prefix in (root, root.removeprefix("file://").removeprefix("file:")):
-        if local.startswith(prefix):
-            return local[len(prefix):]
-        if path.startswith(prefix):
-            return path[len(prefix):]
-    return path
+def landing_relative_path(path: str, marker: str) -> str:
+    """``pos/orders/dt=.../part-0001.csv`` from any URI Spark lists (file:, hdfs://nn:8020, s3a:),
+    so lineage does not depend on how the landing root was spelled."""
+    return path[path.rindex(marker) + 1 :]
 
 
 def _file_row(kind: str, source_file: str, message: str | None) -> dict[str, Any]:
