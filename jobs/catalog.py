@@ -33,10 +33,6 @@ def read_table(spark: SparkSession, settings: Settings, table: TableSpec) -> Dat
     return spark.read.format("delta").load(table.path(settings.lakehouse))
 
 
-def table_exists(spark: SparkSession, settings: Settings, table: TableSpec) -> bool:
-    return DeltaTable.isDeltaTable(spark, table.path(settings.lakehouse))
-
-
 def replace_partition(
     spark: SparkSession,
     settings: Settings,
