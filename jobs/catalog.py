@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
 from pyspark.sql.utils import AnalysisException
 
 from jobs.config import LAYERS, Catalog, Settings, TableSpec
@@ -31,6 +33,93 @@ def register_tables(spark: SparkSession, settings: Settings, catalog: Catalog) -
 
 def read_table(spark: SparkSession, settings: Settings, table: TableSpec) -> DataFrame:
     return spark.read.format("delta").load(table.path(settings.lakehouse))
+
+
+def read_table_if_exists(spark: SparkSession, settings: Settings, table: TableSpec) -> DataFrame | None:
+    """The table, or None before its first write (the first run of a model that reads itself)."""
+    if not DeltaTable.isDeltaTable(spark, table.path(settings.lakehouse)):
+        return None
+    return read_table(spark, settings, table)
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    inserted: int
+    updated: int
+    deleted: int
+
+
+ACTION_UPSERT, ACTION_DELETE = "upsert", "delete"
+
+
+def upsert(
+    spark: SparkSession,
+    settings: Settings,
+    table: TableSpec,
+    frame: DataFrame,
+    newer_version_column: str | None = None,
+    action_column: str | None = None,
+) -> MergeCounts:
+    """Delta MERGE of ``frame`` into the table on the catalog's keys.
+
+    Args:
+        newer_version_column: update a matched row only when the frame's value of this column
+            is greater, so that rerunning or backfilling an older ds never overwrites what a
+            newer extract wrote.
+        action_column: a column saying ``upsert`` or ``delete`` per row; it is not written.
+
+    Returns:
+        Rows inserted, updated and deleted, from Delta's operation metrics.
+    """
+    path = table.path(settings.lakehouse)
+    columns = [name for name in frame.columns if name != action_column]
+    if not DeltaTable.isDeltaTable(spark, path):
+        _create(spark, table, frame.select(*columns).schema, path)
+    on = " AND ".join(f"t.`{key}` = s.`{key}`" for key in table.keys)
+    values = {f"`{name}`": f"s.`{name}`" for name in columns}
+    update_if = [f"s.`{action_column}` = '{ACTION_UPSERT}'"] if action_column else []
+    if newer_version_column:
+        update_if.append(f"s.`{newer_version_column}` > t.`{newer_version_column}`")
+    merge = DeltaTable.forPath(spark, path).alias("t").merge(frame.alias("s"), on)
+    if action_column:
+        merge = merge.whenMatchedDelete(condition=f"s.`{action_column}` = '{ACTION_DELETE}'")
+    merge = merge.whenMatchedUpdate(condition=" AND ".join(update_if) or None, set=values)
+    merge.whenNotMatchedInsert(
+        condition=f"s.`{action_column}` = '{ACTION_UPSERT}'" if action_column else None, values=values
+    ).execute()
+    _register(spark, settings, table)
+    metrics = _latest_commit(spark, path).operationMetrics
+    return MergeCounts(
+        inserted=int(metrics.get("numTargetRowsInserted", 0)),
+        updated=int(metrics.get("numTargetRowsUpdated", 0)),
+        deleted=int(metrics.get("numTargetRowsDeleted", 0)),
+    )
+
+
+def overwrite(spark: SparkSession, settings: Settings, table: TableSpec, frame: DataFrame, predicate: str | None = None) -> int:
+    """Replaces the whole table, or only the rows matching ``predicate`` (Delta replaceWhere).
+
+    Returns:
+        Rows written, from Delta's operation metrics.
+    """
+    path = table.path(settings.lakehouse)
+    version_before = _latest_commit(spark, path).version if DeltaTable.isDeltaTable(spark, path) else -1
+    writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", predicate is None)
+    if predicate:
+        writer = writer.option("replaceWhere", predicate)
+    writer.partitionBy(*table.partition_by).save(path)
+    _register(spark, settings, table)
+    commit = _latest_commit(spark, path)
+    if commit.version == version_before:
+        return 0
+    return int(commit.operationMetrics.get("numOutputRows", 0))
+
+
+def _create(spark: SparkSession, table: TableSpec, schema: T.StructType, path: str) -> None:
+    # Every column nullable: Delta would otherwise turn the first frame's non-null inference
+    # into constraints that a later, legitimately null value breaks.
+    nullable = T.StructType([T.StructField(f.name, f.dataType, True) for f in schema.fields])
+    DeltaTable.createIfNotExists(spark).location(path).addColumns(nullable).partitionedBy(*table.partition_by).execute()
 
 
 def replace_partition(

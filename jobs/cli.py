@@ -39,15 +39,18 @@ def _run(args: argparse.Namespace) -> int:
     spark = get_spark(settings)
     register_tables(spark, settings, catalog)
     stages = [args.stage] if args.stage else list(STAGES)
-    ok = True
     for stage in stages:
         started = time.monotonic()
         kwargs = {"sources": tuple(args.source)} if stage == "ods" and args.source else {}
         result = STAGES[stage](spark, settings, catalog, args.ds, **kwargs)
         print(f"== {stage} ds={args.ds} ({time.monotonic() - started:.1f}s)")
         print("\n".join(result.lines))
-        ok = ok and result.ok
-    return 0 if ok else 1
+        if not result.ok:
+            remaining = stages[stages.index(stage) + 1 :]
+            if remaining:
+                print(f"stopped: {', '.join(remaining)} not run because {stage} failed")
+            return 1
+    return 0
 
 
 def _check_rejects(args: argparse.Namespace) -> int:
@@ -91,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--ds", type=_date, required=True, help="business date YYYY-MM-DD")
     run.add_argument("--landing", help="landing zone root (default CDP_LANDING or conf/env)")
     run.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
-    run.add_argument("--stage", choices=["ods"], help="run only this stage")
+    run.add_argument("--stage", choices=["ods", "cdm"], help="run only this stage")
     run.add_argument("--source", action="append", help="ods stage: only this source (repeatable)")
     run.set_defaults(handler=_run)
 

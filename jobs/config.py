@@ -6,7 +6,8 @@ Environments (`conf/env/*.yml`) differ only in configuration; the jobs never bra
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from datetime import date
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -86,12 +87,21 @@ def load_settings(env: str | None = None, landing: str | None = None, lakehouse:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A fact column that must find a row of a dimension: ``table`` (layer.name) and its ``column``."""
+
+    table: str
+    column: str
+
+
+@dataclass(frozen=True)
 class TableSpec:
     layer: str
     name: str
     partition_by: tuple[str, ...]
     keys: tuple[str, ...]
     restricted: bool
+    references: Mapping[str, "Reference"] = field(default_factory=dict)
 
     @property
     def qualified_name(self) -> str:
@@ -126,6 +136,9 @@ def load_catalog() -> Catalog:
                 partition_by=tuple(spec.get("partition_by", ())),
                 keys=tuple(spec.get("keys", ())),
                 restricted=bool(spec.get("restricted", False)),
+                references={
+                    column: Reference(*target.rsplit(".", 1)) for column, target in spec.get("references", {}).items()
+                },
             )
             tables[table.qualified_name] = table
     return Catalog(tables=tables)
@@ -134,3 +147,48 @@ def load_catalog() -> Catalog:
 @lru_cache(maxsize=None)
 def load_contracts() -> tuple[EntityContract, ...]:
     return parse_contract(_read_yaml(conf_dir() / "sources.yml"))
+
+
+@dataclass(frozen=True)
+class CdmSettings:
+    """``conf/cdm.yml``: the CDM's reference data, windows and the PII salt."""
+
+    calendar_start: date
+    calendar_end: date
+    trade_windows_days: tuple[int, ...]
+    price_bands: tuple[tuple[str, float | None], ...]
+    city_tiers: Mapping[str, tuple[str, ...]]
+    channels: tuple[Mapping[str, str], ...]
+    channel_labels: Mapping[str, str]
+
+
+def load_cdm_settings() -> CdmSettings:
+    document = _read_yaml(conf_dir() / "cdm.yml")
+    return CdmSettings(
+        calendar_start=document["calendar"]["start"],
+        calendar_end=document["calendar"]["end"],
+        trade_windows_days=tuple(int(days) for days in document["trade_windows_days"]),
+        price_bands=tuple((band["band"], band.get("below")) for band in document["price_bands"]),
+        city_tiers={tier: tuple(cities) for tier, cities in document["city_tiers"].items()},
+        channels=tuple(dict(entry) for entry in document["channels"]),
+        channel_labels=dict(document["channel_labels"]),
+    )
+
+
+PII_SALT_VARIABLE = "CDP_PII_SALT"
+
+
+def pii_salt() -> str:
+    """The salt of every masked-and-hashed identifier; only ever from the environment (SPEC 4).
+
+    Raises:
+        RuntimeError: the variable is unset or empty.
+    """
+    salt = os.environ.get(PII_SALT_VARIABLE, "")
+    if not salt:
+        raise RuntimeError(
+            f"{PII_SALT_VARIABLE} is not set: the CDM hashes mobiles and emails with it. "
+            "`make setup` writes a local one to .secrets/pii_salt; export it with "
+            "`export CDP_PII_SALT=$(cat .secrets/pii_salt)` or use the Makefile targets."
+        )
+    return salt

@@ -7,7 +7,7 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
-from jobs import ingest_ods
+from jobs import build_cdm, ingest_ods
 from jobs.config import Catalog, Settings, load_contracts
 
 
@@ -43,4 +43,18 @@ def _count(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-STAGES = {"ods": run_ods}
+def run_cdm(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date) -> StageResult:
+    """Merges the day's ODS partitions into the CDM dimensions and facts."""
+    result = build_cdm.run(spark, settings, catalog, ds)
+    header = f"{'table':<30} {'inserted':>9} {'updated':>9} {'deleted':>8} {'rows':>9} {'seconds':>8}"
+    lines = [header, "-" * len(header)]
+    for load in result.loads:
+        lines.append(
+            f"{load.table:<30} {load.inserted:>9} {load.updated:>9} {load.deleted:>8} {load.table_rows:>9} {load.seconds:>8.1f}"
+        )
+    if result.failure:
+        lines.append(f"FAILED {result.failure}")
+    return StageResult("cdm", result.failure is None, lines)
+
+
+STAGES = {"ods": run_ods, "cdm": run_cdm}

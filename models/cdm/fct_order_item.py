@@ -1,0 +1,91 @@
+"""cdm.fct_order_item: one row per order line across POS and e-commerce (grain: order_key, line_no).
+
+The order's paid amount is spread over its lines in proportion to their list amounts, with
+the leftover cents going to the lines with the largest remainders, so the lines of an order
+always sum to its paid amount to the cent. Returns are negative.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from models.cdm import common as c
+
+COLUMNS = (
+    "order_key", "line_no", "order_source", "order_id", "platform", "channel_id", "store_id", "order_type",
+    "order_at", "order_date", "sku_id", "quantity", "unit_price", "line_amount", "allocated_discount",
+    "paid_amount", c.SOURCE_VERSION, c.SOURCE_DT,
+)
+ALLOCATION_HEADER = ("order_key", "order_source", "order_id", "platform", "channel_id", "store_id", "order_type",
+                     "order_at", "order_date", "pay_amount", c.SOURCE_VERSION, c.SOURCE_DT)
+
+
+def raw_lines(ods_pos_items: DataFrame, ods_ecom_orders: DataFrame) -> DataFrame:
+    """The lines of the day's extracts: POS item rows and the items of each newest e-commerce order."""
+    pos = c.newest_per_key(ods_pos_items, ["order_id", "line_no"], c.source_version()).select(
+        c.pos_order_key(F.col("order_id")).alias("order_key"),
+        "line_no", "sku_id", F.col("qty").alias("quantity"), "unit_price", F.col("amount").alias("line_amount"),
+    )
+    newest_ecom = c.newest_per_key(ods_ecom_orders, ["platform", "order_id"], c.source_version())
+    ecom = newest_ecom.select(
+        c.ecom_order_key(F.col("platform"), F.col("order_id")).alias("order_key"),
+        F.posexplode("items").alias("position", "item"),
+    ).select(
+        "order_key",
+        (F.col("position") + 1).alias("line_no"),
+        F.col("item.sku_id").alias("sku_id"),
+        F.col("item.qty").alias("quantity"),
+        F.col("item.unit_price").alias("unit_price"),
+        F.col("item.amount").alias("line_amount"),
+    )
+    return pos.unionByName(ecom)
+
+
+def build(lines: DataFrame, order_headers: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Allocated, signed lines, and the lines whose order is unknown.
+
+    Args:
+        lines: :func:`raw_lines`.
+        order_headers: the header of every order the lines may belong to (the day's orders and
+            those already in ``cdm.fct_order``), with the unsigned ``pay_amount``.
+
+    Returns:
+        (lines to upsert, orphan lines with ``order_key`` and ``line_no``): a POS line whose
+        ticket was rejected or has not arrived cannot be placed and is reported instead.
+    """
+    header = order_headers.select(*ALLOCATION_HEADER)
+    placed = lines.join(header, on="order_key", how="inner")
+    orphans = lines.join(header, on="order_key", how="left_anti").select("order_key", "line_no")
+    return _allocate(placed), orphans
+
+
+def _allocate(placed: DataFrame) -> DataFrame:
+    order = Window.partitionBy("order_key")
+    amount_cents = (F.col("line_amount") * c.CENTS).cast("long")
+    # Lines of zero list amount share the payment evenly.
+    weight = F.when(F.sum(amount_cents).over(order) > 0, amount_cents).otherwise(F.lit(1))
+    pay_cents = (F.col("pay_amount") * c.CENTS).cast("long")
+    exact = pay_cents * F.col("_weight")
+    with_shares = (
+        placed.withColumn("_weight", weight)
+        .withColumn("_weights", F.sum("_weight").over(order))
+        .withColumn("_floor", F.floor(exact / F.col("_weights")).cast("long"))
+        .withColumn("_remainder", exact - F.col("_floor") * F.col("_weights"))
+    )
+    leftover_order = Window.partitionBy("order_key").orderBy(F.col("_remainder").desc(), F.col("line_no"))
+    leftover = pay_cents - F.sum("_floor").over(order)
+    allocated_cents = F.col("_floor") + F.when(F.row_number().over(leftover_order) <= leftover, 1).otherwise(0)
+    paid = (allocated_cents.cast("decimal(20,0)") / c.CENTS).cast("decimal(18,2)")
+    allocated = with_shares.withColumn("_paid", paid)
+    sign = F.when(F.col("order_type") == c.ORDER_TYPE_RETURN, -1).otherwise(1)
+    return allocated.select(
+        "order_key", "line_no", "order_source", "order_id", "platform", "channel_id", "store_id", "order_type",
+        "order_at", "order_date", "sku_id",
+        (F.col("quantity") * sign).alias("quantity"),
+        "unit_price",
+        c.signed(F.col("line_amount"), F.col("order_type")).alias("line_amount"),
+        c.signed(F.col("line_amount") - F.col("_paid"), F.col("order_type")).cast("decimal(18,2)").alias("allocated_discount"),
+        c.signed(F.col("_paid"), F.col("order_type")).alias("paid_amount"),
+        c.SOURCE_VERSION, c.SOURCE_DT,
+    )
