@@ -1,4 +1,5 @@
-"""The daily CDP pipeline: one task per landing source into ODS, each calling `cdp run`.
+"""The daily CDP pipeline: one task per landing source into ODS, then the CDM build once every
+source has landed; each task calls `cdp run` for its stage.
 
 Only orchestration lives here: the work is in `jobs/`, reached through the `cdp` command of
 the virtualenv the scheduler runs in.
@@ -18,18 +19,27 @@ ODS_SOURCES = ("crm", "pos", "ecom", "wechat", "product")
 
 with DAG(
     dag_id="cdp_daily",
-    description="Landing files of one business date into the ODS layer",
+    description="Landing files of one business date into ODS, then the CDM dimensions and facts",
     doc_md=__doc__,
     schedule="0 2 * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    tags=["cdp", "ods"],
+    tags=["cdp", "ods", "cdm"],
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
 ) as dag:
-    for source in ODS_SOURCES:
+    ods_tasks = [
         BashOperator(
             task_id=f"ods_{source}",
             bash_command=f"{CDP} run --ds {{{{ ds }}}} --stage ods --source {source}",
             doc_md=f"Ingests the `{source}` landing folders of the business date into `ods.{source}_*`.",
         )
+        for source in ODS_SOURCES
+    ]
+    cdm = BashOperator(
+        task_id="cdm",
+        bash_command=f"{CDP} run --ds {{{{ ds }}}} --stage cdm",
+        doc_md="Merges the business date's ODS partitions into the CDM dimensions and facts "
+        "(needs `CDP_PII_SALT` in the worker's environment).",
+    )
+    ods_tasks >> cdm

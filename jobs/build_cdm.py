@@ -8,6 +8,7 @@ stops the build there, and a rerun of the ds repeats exactly the same merges.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ AUDIT_SCHEMA = T.StructType(
         T.StructField("rows_inserted", T.LongType(), False),
         T.StructField("rows_updated", T.LongType(), False),
         T.StructField("rows_deleted", T.LongType(), False),
-        T.StructField("table_rows", T.LongType(), False),
+        T.StructField("seconds", T.DoubleType(), False),
         T.StructField("run_id", T.StringType(), False),
     ]
 )
@@ -73,7 +74,6 @@ class TableLoad:
     inserted: int
     updated: int
     deleted: int
-    table_rows: int
     seconds: float
 
 
@@ -125,10 +125,12 @@ class CdmBuild:
         upserted = staged.where(F.col(action) == tables.ACTION_UPSERT) if action else staged
         checked = self._with_reference_checks(spec, upserted).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            for column, reference in spec.references.items():
-                self.unknown += references.unknown_references(
-                    checked, spec.qualified_name, column, reference.table, f"inferred_{column}"
-                ).collect()
+            if spec.references:
+                per_column = [
+                    references.unknown_references(checked, spec.qualified_name, column, reference.table, f"inferred_{column}")
+                    for column, reference in spec.references.items()
+                ]
+                self.unknown += functools.reduce(DataFrame.unionByName, per_column).collect()
             validation = quality.validate(checked, "cdm", name)
             self.validations.append(validation)
             if not validation.success:
@@ -144,9 +146,8 @@ class CdmBuild:
         finally:
             checked.unpersist()
             staged.unpersist()
-        total = tables.read_table(self.spark, self.settings, spec).count()
         self.loads.append(
-            TableLoad(spec.qualified_name, counts.inserted, counts.updated, counts.deleted, total, time.monotonic() - started)
+            TableLoad(spec.qualified_name, counts.inserted, counts.updated, counts.deleted, time.monotonic() - started)
         )
 
     def _with_reference_checks(self, spec: TableSpec, frame: DataFrame) -> DataFrame:
@@ -188,8 +189,9 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date) -> 
 
 def _dimensions(build: CdmBuild) -> None:
     conf, ods = build.conf, build.ods
-    calendar = dim_date.build(build.spark.range(1), conf.calendar_start, conf.calendar_end)
-    build.publish("dim_date", calendar, "overwrite")
+    if not _calendar_covers(build):
+        calendar = dim_date.build(build.spark.range(1), conf.calendar_start, conf.calendar_end)
+        build.publish("dim_date", calendar, "overwrite")
     places = references.places(ods("pos_stores"), ods("ecom_orders"))
     build.publish("dim_region", dim_region.build(places, conf.city_tiers), "upsert")
     stores = dim_store.build(ods("pos_stores"), build.keys("dim_store", "store_id"),
@@ -206,15 +208,22 @@ def _dimensions(build: CdmBuild) -> None:
     build.publish("dim_member", members, "upsert", action=dim_member.ACTION)
 
 
+def _calendar_covers(build: CdmBuild) -> bool:
+    """The calendar depends on configuration only: written again only when that changed."""
+    calendar = build.current("dim_date")
+    if calendar is None:
+        return False
+    span = calendar.agg(F.min("calendar_date"), F.max("calendar_date"), F.count(F.lit(1))).first()
+    expected_days = (build.conf.calendar_end - build.conf.calendar_start).days + 1
+    return tuple(span) == (build.conf.calendar_start, build.conf.calendar_end, expected_days)
+
+
 def _identity_evidence(build: CdmBuild) -> None:
     frames = [
         identity_evidence.build(source, entity, build.ods(f"{source}_{entity}"))
         for source, entity in identity_evidence.FIELDS
     ]
-    evidence = frames[0]
-    for frame in frames[1:]:
-        evidence = evidence.unionByName(frame)
-    build.publish("identity_evidence", evidence, "partition")
+    build.publish("identity_evidence", functools.reduce(DataFrame.unionByName, frames), "partition")
 
 
 def _orders(build: CdmBuild) -> None:
@@ -269,6 +278,6 @@ def _publish_audit(build: CdmBuild, run_id: str) -> None:
     if build.validations:
         results = quality.results_frame(spark, build.validations).withColumn("dt", F.lit(ds))
         tables.replace_partition(spark, settings, build.table("dq_results"), results, ds)
-    audit_rows = [(load.table, load.inserted, load.updated, load.deleted, load.table_rows, run_id) for load in build.loads]
+    audit_rows = [(load.table, load.inserted, load.updated, load.deleted, load.seconds, run_id) for load in build.loads]
     audit = spark.createDataFrame(audit_rows, AUDIT_SCHEMA).withColumn("dt", F.lit(ds))
     tables.replace_partition(spark, settings, build.table("load_audit"), audit, ds)

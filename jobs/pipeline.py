@@ -46,11 +46,11 @@ def _count(value: int | None) -> str:
 def run_cdm(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date) -> StageResult:
     """Merges the day's ODS partitions into the CDM dimensions and facts."""
     result = build_cdm.run(spark, settings, catalog, ds)
-    header = f"{'table':<30} {'inserted':>9} {'updated':>9} {'deleted':>8} {'rows':>9} {'seconds':>8}"
+    header = f"{'table':<30} {'inserted':>9} {'updated':>9} {'deleted':>8} {'seconds':>8}"
     lines = [header, "-" * len(header)]
     for load in result.loads:
         lines.append(
-            f"{load.table:<30} {load.inserted:>9} {load.updated:>9} {load.deleted:>8} {load.table_rows:>9} {load.seconds:>8.1f}"
+            f"{load.table:<30} {load.inserted:>9} {load.updated:>9} {load.deleted:>8} {load.seconds:>8.1f}"
         )
     if result.failure:
         lines.append(f"FAILED {result.failure}")

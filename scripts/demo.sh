@@ -6,6 +6,7 @@ demo=${1:-demo} start=${2:-2026-01-01} days=${3:-3} persons=${4:-10000}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 export CDP_LANDING="$repo/$demo/landing" CDP_LAKEHOUSE="$repo/$demo/lakehouse"
+export CDP_PII_SALT="${CDP_PII_SALT:-$(cat .secrets/pii_salt)}"
 
 rm -rf "$CDP_LANDING" "$CDP_LAKEHOUSE"
 .venv/bin/cdp generate --out "$CDP_LANDING" --persons "$persons" --start "$start" --days "$days" --seed 7 | tail -n 1

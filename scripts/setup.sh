@@ -70,5 +70,15 @@ step_airflow() {
 
 step_venv
 step_jars
+# The salt of masked-and-hashed mobiles and emails (SPEC section 4) comes from CDP_PII_SALT,
+# never from the repository: set-up draws a random one for this checkout into .secrets/.
+step_pii_salt() {
+    if [ ! -f .secrets/pii_salt ]; then
+        mkdir -p .secrets && chmod 700 .secrets
+        (umask 077 && "$venv/bin/python" -c "import secrets; print(secrets.token_hex(32))" > .secrets/pii_salt)
+    fi
+}
+
 step_airflow
+step_pii_salt
 echo "setup: ready ($venv, $jars/, .airflow/)"

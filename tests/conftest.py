@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ from pyspark.sql import SparkSession
 
 from jobs.config import Settings, SparkSettings, load_settings
 from jobs.spark import get_spark
+
+# Jobs hash mobiles and emails with the salt from the environment; the tests fix theirs.
+TEST_PII_SALT = "test-salt"
+os.environ["CDP_PII_SALT"] = TEST_PII_SALT
 
 # py4j logs its connection teardown after pytest has closed the captured streams.
 logging.getLogger("py4j").setLevel(logging.WARNING)

@@ -1,4 +1,4 @@
-"""A real `airflow dags test` run of the daily DAG on a tiny generated landing zone."""
+"""A real `airflow dags test` run of the daily DAG (ODS, then CDM) on a tiny generated landing zone."""
 
 from __future__ import annotations
 
@@ -39,3 +39,11 @@ def test_daily_dag_runs_through_airflow(tmp_path):
     )
     assert check.returncode == 0, check.stdout[-4000:]
     assert "rejects match the truth" in check.stdout
+    # The cdm task ran after every ods task: all of its tables were written for the ds.
+    audit = subprocess.run(
+        [str(Path(sys.executable).with_name("cdp")), "sql",
+         f"SELECT count(*) AS tables_written FROM cdm.load_audit WHERE dt = DATE'{DS.isoformat()}'"],
+        env=env, capture_output=True, text=True,
+    )
+    assert audit.returncode == 0, audit.stderr[-4000:]
+    assert "|15            |" in audit.stdout, audit.stdout

@@ -33,13 +33,16 @@ def test_dags_have_tags_docs_and_retries(dagbag):
             assert task.retries >= 1, task.task_id
 
 
-def test_daily_dag_ingests_every_source_through_cdp(dagbag):
+def test_daily_dag_ingests_every_source_then_builds_the_cdm_through_cdp(dagbag):
     dag = dagbag.dags["cdp_daily"]
+    cdp = Path(sys.executable).with_name("cdp")
     commands = {task.task_id: task.bash_command for task in dag.tasks}
+    ods_tasks = {f"ods_{source}" for source in ("crm", "pos", "ecom", "wechat", "product")}
     assert commands == {
-        f"ods_{source}": f"{Path(sys.executable).with_name('cdp')} run --ds {{{{ ds }}}} --stage ods --source {source}"
-        for source in ("crm", "pos", "ecom", "wechat", "product")
+        **{task: f"{cdp} run --ds {{{{ ds }}}} --stage ods --source {task[4:]}" for task in ods_tasks},
+        "cdm": f"{cdp} run --ds {{{{ ds }}}} --stage cdm",
     }
+    assert dag.get_task("cdm").upstream_task_ids == ods_tasks
 
 
 def test_dag_file_does_no_heavy_work_at_import():

@@ -36,10 +36,12 @@ def build(ods_events: DataFrame) -> DataFrame:
         (c.trimmed("openid").isNotNull() | c.trimmed("member_id").isNotNull()).alias("has_identity"),
         properties["keyword"].alias("search_keyword"),
         properties["scene"].alias("scene"),
-        properties["duration_ms"].cast("long").alias("duration_ms"),
+        # Property values are whatever the client sent; one that is not a number must not fail
+        # the day's build (ANSI casts raise), it is simply not a duration or a points value.
+        properties["duration_ms"].try_cast("long").alias("duration_ms"),
         properties["share_to"].alias("share_to"),
         properties["template_id"].alias("coupon_template_id"),
-        properties["points"].cast("int").alias("sign_in_points"),
+        properties["points"].try_cast("int").alias("sign_in_points"),
         c.source_version().alias(c.SOURCE_VERSION),
         F.col(c.ODS_DT).alias(c.SOURCE_DT),
     )

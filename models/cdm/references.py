@@ -6,6 +6,8 @@ unknown store, SKU, member or app; ``cdm.unknown_references`` counts them per ds
 
 from __future__ import annotations
 
+import functools
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -49,10 +51,7 @@ def sku_ids(ods_pos_items: DataFrame, ods_ecom_orders: DataFrame, ods_events: Da
 
 def member_ids(*frames: DataFrame) -> DataFrame:
     ids = [frame.select(c.trimmed("member_id").alias("member_id")) for frame in frames]
-    union = ids[0]
-    for frame in ids[1:]:
-        union = union.unionByName(frame)
-    return union
+    return functools.reduce(DataFrame.unionByName, ids)
 
 
 def apps(ods_users: DataFrame, ods_events: DataFrame, channels: DataFrame | None) -> DataFrame:
