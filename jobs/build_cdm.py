@@ -239,14 +239,15 @@ def _orders(build: CdmBuild) -> None:
         )
         candidates = candidates.unionByName(earlier.join(lines.select("order_key"), on="order_key", how="left_semi"))
     items, orphans = fct_order_item.build(lines, candidates)
-    items = items.persist(StorageLevel.MEMORY_AND_DISK)
     build.unknown += references.orphan_lines(orphans).collect()
     build.publish("fct_order_item", items, "upsert", version=c.SOURCE_VERSION)
+    # A ticket sent again without its lines keeps the lines it already has: the order's line
+    # totals come from the published lines, not from the day's alone.
+    order_lines = build.current("fct_order_item").join(headers.select("order_key"), on="order_key", how="left_semi")
     store_regions = build.current("dim_store").select("store_id", "region_id")
-    orders = fct_order.build(headers, items, build.current("dim_member").select("card_no", "member_id", "effective_from"),
-                             store_regions)
+    card_members = build.current("dim_member").select("card_no", "member_id", "effective_from")
+    orders = fct_order.build(headers, order_lines, card_members, store_regions)
     build.publish("fct_order", orders, "upsert", version=c.SOURCE_VERSION)
-    items.unpersist()
     dates = headers.agg(F.min("order_date").alias("first"), F.max("order_date").alias("last")).first()
     headers.unpersist()
     if dates.first is not None:

@@ -15,3 +15,11 @@ for offset in $(seq 0 $((days - 1))); do
     .venv/bin/cdp run --ds "$ds"
 done
 .venv/bin/cdp check-rejects --truth "$CDP_LANDING/_truth"
+# Row counts of the CDM tables after the last day.
+counts=""
+for table in dim_date dim_region dim_store dim_product dim_channel dim_member fct_order fct_order_item \
+             fct_ecom_order_lifecycle fct_trade_daily agg_member_trade fct_points fct_coupon fct_event \
+             identity_evidence unknown_references; do
+    counts+="${counts:+ UNION ALL }SELECT 'cdm.$table' AS table_name, count(*) AS row_count FROM cdm.$table"
+done
+.venv/bin/cdp sql "$counts" --limit 50

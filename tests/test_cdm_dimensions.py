@@ -38,7 +38,8 @@ def ods_frame(spark: SparkSession, table: str, dt: date, rows: list[dict[str, An
     may be given per row (``dt``, ``source_file``, ``source_line``) to make versions compete.
     """
     contract = CONTRACTS[table]
-    schema = accepted_rows(check_records(spark.createDataFrame([], RECORD_SCHEMA), contract, dt, RUN_ID), contract).schema
+    no_records = spark.createDataFrame([], RECORD_SCHEMA)
+    schema = accepted_rows(check_records(no_records, contract, dt, RUN_ID), contract).schema
     values = []
     for index, row in enumerate(rows):
         unknown = set(row) - set(schema.fieldNames())
@@ -141,7 +142,9 @@ def test_stores_keep_the_newest_version_trimmed_and_infer_unknown_references(spa
          "source_file": "pos/stores/dt=2026-01-04/z.csv", "source_line": 99},
         {"store_id": "S3", "store_name": "苏州店", "city": "苏州市", "source_file": file_a, "source_line": 4},
     ])
-    built = dim_store.build(stores, ids(spark, "store_id", ["S4"]), ids(spark, "store_id", ["S1", "S4", "S5", "S5", None]))
+    built = dim_store.build(
+        stores, ids(spark, "store_id", ["S4"]), ids(spark, "store_id", ["S1", "S4", "S5", "S5", None])
+    )
     expected = spark.createDataFrame(
         [
             ("S1", "南京西路店", "上海市", "上海市", "静安区", "上海市/上海市", "direct", "A", date(2020, 5, 1),
@@ -288,21 +291,40 @@ M5_GOLD = {**M5, "level": "gold", "updated_at": datetime(2026, 1, 6, 20)}
 # Delivered late, it shows the gold version began earlier than the one on file.
 M5_GOLD_LATE = {**M5, "level": "gold", "updated_at": datetime(2026, 1, 6, 12)}
 
-# Twins of M4 and M5 take the same rows in the order they were extracted, so the late
-# arrival can be compared with arrival in order within the same runs.
-TWINS = {"M6": "M4", "M7": "M5"}
+# M8 gets a late row that falls between two rows already on file with the same level (the
+# later one only renamed the member), so the level on file returns after it.
+M8 = {"member_id": "M8", "status": "active"}
+M8_SILVER = {**M8, "name": "孙八", "level": "silver", "updated_at": datetime(2026, 1, 5, 10)}
+M8_GOLD = {**M8, "name": "孙八", "level": "gold", "updated_at": datetime(2026, 1, 6, 10)}
+M8_GOLD_RENAMED = {**M8, "name": "孙捌", "level": "gold", "updated_at": datetime(2026, 1, 6, 18)}
+M8_PLATINUM_LATE = {**M8, "name": "孙八", "level": "platinum", "updated_at": datetime(2026, 1, 6, 14)}
+
+# Each late-arriving member has a twin that gets the same rows in the order they were extracted,
+# so late arrival is compared with arrival in order within the same runs.
+TWINS = {"M4": "M6", "M5": "M7", "M8": "M9"}
+GOLDEN_MEMBERS = ("M1", "M2", "M3", "M4", "M5")
 
 
 def twin(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "member_id": {original: copy for copy, original in TWINS.items()}[row["member_id"]]}
+    return {**row, "member_id": TWINS[row["member_id"]]}
 
 
 # Each day: the CRM extract and the member ids the day's facts reference.
 MEMBER_DAYS = {
-    DAY_1: ([M1_DAY_1, M2_DAY_1, M4_SILVER, M5_SILVER, twin(M4_SILVER), twin(M5_SILVER)], ["M3", "M1", None]),
-    DAY_2: ([M1_DAY_2, M2_DAY_2, M4_PLATINUM, M5_GOLD, twin(M4_GOLD_LATE), twin(M5_GOLD_LATE)], ["M3"]),
-    DAY_3: ([M1_DAY_3, M2_DAY_3, M3_DAY_3, M4_GOLD_LATE, M5_GOLD_LATE, twin(M4_PLATINUM), twin(M5_GOLD)],
-            ["M3", "M2"]),
+    DAY_1: (
+        [M1_DAY_1, M2_DAY_1, M4_SILVER, M5_SILVER, twin(M4_SILVER), twin(M5_SILVER), M8_SILVER, twin(M8_SILVER)],
+        ["M3", "M1", None],
+    ),
+    DAY_2: (
+        [M1_DAY_2, M2_DAY_2, M4_PLATINUM, M5_GOLD, twin(M4_GOLD_LATE), twin(M5_GOLD_LATE),
+         M8_GOLD, M8_GOLD_RENAMED, twin(M8_GOLD), twin(M8_PLATINUM_LATE)],
+        ["M3"],
+    ),
+    DAY_3: (
+        [M1_DAY_3, M2_DAY_3, M3_DAY_3, M4_GOLD_LATE, M5_GOLD_LATE, twin(M4_PLATINUM), twin(M5_GOLD),
+         M8_PLATINUM_LATE, twin(M8_GOLD_RENAMED)],
+        ["M3", "M2"],
+    ),
 }
 
 
@@ -320,7 +342,8 @@ def apply(spark: SparkSession, table: DataFrame | None, changes: DataFrame) -> D
     """
     changed = changes.collect()
     keys = {(row.member_id, row.effective_from) for row in changed}
-    kept = [row for row in (table.collect() if table is not None else []) if (row.member_id, row.effective_from) not in keys]
+    on_file = table.collect() if table is not None else []
+    kept = [row for row in on_file if (row.member_id, row.effective_from) not in keys]
     upserts = [row[:-1] for row in changed if row[dim_member.ACTION] == dim_member.UPSERT]
     return local_frame(spark, kept + upserts, changes.drop(dim_member.ACTION).schema)
 
@@ -372,7 +395,7 @@ M3_INFERRED = member_row(
 
 @pytest.fixture(scope="module")
 def member_runs(spark):
-    """The member table after each daily run, the changes of each run, and two reruns."""
+    """The member table after each daily run, the changes of each run, and a rerun of day 3."""
     runs: dict[str, Any] = {}
     table = None
     for day, (rows, referenced) in MEMBER_DAYS.items():
@@ -382,15 +405,15 @@ def member_runs(spark):
         runs[f"table_{day}"] = table
     runs["rerun_changes"] = member_changes(spark, DAY_3, *MEMBER_DAYS[DAY_3], table).persist()
     runs["rerun_table"] = apply(spark, table, runs["rerun_changes"])
-    runs["backfill_table"] = apply(spark, table, member_changes(spark, DAY_2, *MEMBER_DAYS[DAY_2], table))
     yield runs
     for name, frame in runs.items():
         if "changes" in name:
             frame.unpersist()
 
 
-def without_twins(table: DataFrame) -> DataFrame:
-    return table.where(~F.col("member_id").isin(*TWINS))
+def golden_members(table: DataFrame) -> DataFrame:
+    """The golden members' rows; the moments each version was observed at are tested apart."""
+    return table.where(F.col("member_id").isin(*GOLDEN_MEMBERS)).drop(dim_member.OBSERVED_AT)
 
 
 def test_first_run_opens_one_version_per_member_and_infers_referenced_ones(spark, member_runs):
@@ -402,14 +425,15 @@ def test_first_run_opens_one_version_per_member_and_infers_referenced_ones(spark
                        mobile_masked="139****9000", attributes_at=datetime(2026, 1, 5, 8),
                        **member_lineage("2026-01-05 08:00:00", DAY_1, 3)),
             M3_INFERRED,
-            member_row(**{**M4_FIXED, "attributes_at": datetime(2026, 1, 5, 12)}, **open_version(datetime(2026, 1, 5, 12)),
-                       level="silver", **member_lineage("2026-01-05 12:00:00", DAY_1, 4)),
+            member_row(**{**M4_FIXED, "attributes_at": datetime(2026, 1, 5, 12)},
+                       **open_version(datetime(2026, 1, 5, 12)), level="silver",
+                       **member_lineage("2026-01-05 12:00:00", DAY_1, 4)),
             member_row(**M5_FIXED, **open_version(datetime(2026, 1, 5, 12)), level="silver",
                        attributes_at=datetime(2026, 1, 5, 12), **member_lineage("2026-01-05 12:00:00", DAY_1, 5)),
         ],
         MEMBER_SCHEMA,
     )
-    assertDataFrameEqual(without_twins(member_runs[f"table_{DAY_1}"]), expected)
+    assertDataFrameEqual(golden_members(member_runs[f"table_{DAY_1}"]), expected)
     assert member_runs[f"changes_{DAY_1}"].where(F.col(dim_member.ACTION) == dim_member.DELETE).isEmpty()
 
 
@@ -451,7 +475,7 @@ def test_three_runs_give_the_version_chains(spark, member_runs):
         ],
         MEMBER_SCHEMA,
     )
-    assertDataFrameEqual(without_twins(member_runs[f"table_{DAY_3}"]), expected)
+    assertDataFrameEqual(golden_members(member_runs[f"table_{DAY_3}"]), expected)
 
 
 def test_replaced_inferred_rows_and_redundant_versions_are_deleted(spark, member_runs):
@@ -470,13 +494,39 @@ def test_rerunning_a_day_changes_nothing(member_runs):
     assertDataFrameEqual(member_runs["rerun_changes"], table.withColumn(dim_member.ACTION, F.lit(dim_member.UPSERT)))
 
 
-def test_rerunning_an_earlier_day_after_a_later_one_changes_nothing(member_runs):
-    assertDataFrameEqual(member_runs["backfill_table"], member_runs[f"table_{DAY_3}"])
+def late_and_in_order(table: DataFrame, late_members: tuple[str, ...]) -> tuple[DataFrame, DataFrame]:
+    """The chains of late-arriving members and of their in-order twins, renamed to match.
+
+    Only where a version's row came from may differ, so the lineage columns are left out.
+    """
+    late = table.where(F.col("member_id").isin(*late_members))
+    originals = {TWINS[member]: member for member in late_members}
+    in_order = table.where(F.col("member_id").isin(*originals)).replace(originals, subset=["member_id"])
+    return late.drop(*MEMBER_LINEAGE), in_order.drop(*MEMBER_LINEAGE)
 
 
 def test_late_arrival_gives_the_same_chain_as_arrival_in_order(member_runs):
-    table = member_runs[f"table_{DAY_3}"]
-    late = table.where(F.col("member_id").isin(*TWINS.values()))
-    in_order = table.where(F.col("member_id").isin(*TWINS)).replace(TWINS, subset=["member_id"])
-    # Only where a version's row came from differs.
-    assertDataFrameEqual(in_order.drop(*MEMBER_LINEAGE), late.drop(*MEMBER_LINEAGE))
+    late, in_order = late_and_in_order(member_runs[f"table_{DAY_3}"], ("M4", "M5"))
+    assertDataFrameEqual(late, in_order)
+
+
+def test_versions_remember_every_moment_folded_into_them(spark, member_runs):
+    observed = member_runs[f"table_{DAY_3}"].where(F.col("member_id").isin("M1", "M8"))
+    expected = spark.createDataFrame(
+        [
+            ("M1", datetime(2026, 1, 5, 9), [datetime(2026, 1, 5, 9)]),
+            # Day 3 only renamed M1: its moment joins the gold version.
+            ("M1", datetime(2026, 1, 6, 10), [datetime(2026, 1, 6, 10), datetime(2026, 1, 7, 11)]),
+            ("M8", datetime(2026, 1, 5, 10), [datetime(2026, 1, 5, 10)]),
+            ("M8", datetime(2026, 1, 6, 10), [datetime(2026, 1, 6, 10)]),
+            ("M8", datetime(2026, 1, 6, 14), [datetime(2026, 1, 6, 14)]),
+            ("M8", datetime(2026, 1, 6, 18), [datetime(2026, 1, 6, 18)]),
+        ],
+        "member_id string, effective_from timestamp_ntz, observed_at array<timestamp_ntz>",
+    )
+    assertDataFrameEqual(observed.select("member_id", "effective_from", dim_member.OBSERVED_AT), expected)
+
+
+def test_late_row_inside_a_version_gives_the_same_chain_as_arrival_in_order(member_runs):
+    late, in_order = late_and_in_order(member_runs[f"table_{DAY_3}"], ("M8",))
+    assertDataFrameEqual(late, in_order)

@@ -255,13 +255,12 @@ def test_a_line_of_an_unknown_ticket_is_an_orphan_not_allocated(spark, order_fac
     )
 
 
-# net_paid_amount is paid less refund, which Spark types one digit wider than the money type.
 ORDER_DDL = (
     "order_key string, order_source string, order_id string, platform string, channel_id string, store_id string, "
     "region_id string, order_type string, orig_order_key string, order_status string, order_at timestamp_ntz, "
     "order_date date, member_id string, buyer_key string, record_key string, is_member_order boolean, "
     "is_paid boolean, is_purchase boolean, total_amount decimal(18,2), discount_amount decimal(18,2), "
-    "paid_amount decimal(18,2), refund_amount decimal(18,2), net_paid_amount decimal(19,2), line_count bigint, "
+    "paid_amount decimal(18,2), refund_amount decimal(18,2), net_paid_amount decimal(18,2), line_count bigint, "
     "item_count bigint, lines_paid_amount decimal(28,2), lines_complete boolean, coupon_count int, "
     "ship_province string, ship_city string, pay_method string, source_version string, source_dt date"
 )
@@ -421,12 +420,12 @@ def test_lifecycle_is_the_same_whatever_order_extracts_arrive_in(spark, arrivals
 TRADE_INPUT_DDL = (
     "order_key string, order_source string, channel_id string, store_id string, platform string, "
     "order_type string, order_date date, buyer_key string, is_member_order boolean, is_purchase boolean, "
-    "paid_amount decimal(18,2), refund_amount decimal(18,2), net_paid_amount decimal(19,2), item_count bigint"
+    "paid_amount decimal(18,2), refund_amount decimal(18,2), net_paid_amount decimal(18,2), item_count bigint"
 )
 TRADE_DDL = (
     "trade_date date, channel_id string, order_source string, store_id string, platform string, orders bigint, "
     "buyers bigint, member_buyers bigint, sales_amount decimal(28,2), return_orders bigint, "
-    "return_amount decimal(28,2), net_amount decimal(29,2), items_sold bigint, items_returned bigint"
+    "return_amount decimal(28,2), net_amount decimal(28,2), items_sold bigint, items_returned bigint"
 )
 
 
@@ -488,13 +487,13 @@ def test_member_trade_windows_hold_the_last_n_days_up_to_as_of(spark):
         order("A8", "M2", "sale", date(2026, 3, 25), False, "0.00"),
         order("A9", None, "sale", date(2026, 3, 30), True, "7.00"),
     ], "order_key string, member_id string, order_type string, order_date date, is_purchase boolean, "
-       "net_paid_amount decimal(19,2)")
+       "net_paid_amount decimal(18,2)")
     expected = spark.createDataFrame([
         (AS_OF, "M1", date(2025, 12, 31), date(2026, 3, 10), 5, D("145.00"), 2, D("75.00"), 4, D("135.00")),
         (AS_OF, "M2", None, None, 0, D("0.00"), 0, D("0.00"), 0, D("0.00")),
     ], "dt date, member_id string, first_order_date date, last_order_date date, orders_lifetime bigint, "
-       "net_paid_lifetime decimal(29,2), orders_30d bigint, net_paid_30d decimal(29,2), orders_90d bigint, "
-       "net_paid_90d decimal(29,2)")
+       "net_paid_lifetime decimal(28,2), orders_30d bigint, net_paid_30d decimal(28,2), orders_90d bigint, "
+       "net_paid_90d decimal(28,2)")
     assertDataFrameEqual(agg_member_trade.build(orders, AS_OF, [30, 90]), expected, checkRowOrder=False)
 
 

@@ -31,9 +31,12 @@ TRACKED_DETAIL = ("mobile_masked", "email_masked")
 TYPE_1 = ("member_name", "gender", "birthday", "join_channel_id", "join_store_id", "join_at")
 # When the type 1 values were extracted, so a late extract never overwrites newer ones.
 ATTRIBUTES_AT = "attributes_at"
+# Every updated_at folded into a version: a late extract that falls inside a version splits it
+# at the right moments only if those moments are kept.
+OBSERVED_AT = "observed_at"
 COLUMNS = (
     "member_id", "effective_from", "effective_to", "is_current", *TRACKED, *TRACKED_DETAIL, *TYPE_1,
-    ATTRIBUTES_AT, "is_inferred", c.SOURCE_VERSION, c.SOURCE_DT,
+    ATTRIBUTES_AT, OBSERVED_AT, "is_inferred", c.SOURCE_VERSION, c.SOURCE_DT,
 )
 # Inferred members (referenced before the CRM sent them) hold one open version from this time.
 INFERRED_FROM = "1900-01-01 00:00:00"
@@ -97,9 +100,16 @@ def build(
     incoming = member_versions(ods_members, salt, channel_labels).where(F.col("member_id").isNotNull())
     touched = incoming.select("member_id").distinct()
     if existing is None:
-        existing = incoming.limit(0).withColumn("effective_to", F.col("effective_from")).withColumn("is_current", F.lit(True))
+        existing = (
+            incoming.limit(0)
+            .withColumn("effective_to", F.col("effective_from"))
+            .withColumn("is_current", F.lit(True))
+            .withColumn(OBSERVED_AT, F.array("effective_from"))
+        )
     before = existing.join(touched, on="member_id", how="left_semi")
-    history = before.drop("effective_to", "is_current").unionByName(incoming)
+    # A stored version is the moments it was observed at, each with its tracked values.
+    observed = before.withColumn("effective_from", F.explode(OBSERVED_AT)).drop("effective_to", "is_current", OBSERVED_AT)
+    history = observed.unionByName(incoming)
     real = history.where(~F.col("is_inferred"))
     chains = _chain(real)
     inferred = _inferred(referenced_member_ids, existing, touched)
@@ -113,17 +123,27 @@ def build(
 
 
 def _chain(history: DataFrame) -> DataFrame:
-    """Versions in time order, consecutive equal tracked values collapsed into the first."""
+    """Versions in time order: consecutive moments with equal tracked values form one version,
+    which starts at the first and remembers every moment in ``observed_at``."""
     same_moment = Window.partitionBy("member_id", "effective_from").orderBy(F.col(c.SOURCE_VERSION).desc())
     one_per_moment = (
         history.withColumn("_rank", F.row_number().over(same_moment)).where(F.col("_rank") == 1).drop("_rank")
     )
     in_time = Window.partitionBy("member_id").orderBy("effective_from")
+    so_far = in_time.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     tracked = F.struct(*TRACKED)
-    changes = (
-        one_per_moment.withColumn("_previous", F.lag(tracked).over(in_time))
-        .where(F.col("_previous").isNull() | ~F.col("_previous").eqNullSafe(tracked))
-        .drop("_previous")
+    previous = F.lag(tracked).over(in_time)
+    starts = F.when(previous.isNull() | ~previous.eqNullSafe(tracked), 1).otherwise(0)
+    first_row = F.struct("effective_from", *TRACKED, *TRACKED_DETAIL, "is_inferred", c.SOURCE_VERSION, c.SOURCE_DT)
+    versions = (
+        one_per_moment.withColumn("_starts", starts)
+        .withColumn("_version", F.sum("_starts").over(so_far))
+        .groupBy("member_id", "_version")
+        .agg(
+            F.min_by(first_row, F.col("effective_from")).alias("_first"),
+            F.array_sort(F.collect_list("effective_from")).alias(OBSERVED_AT),
+        )
+        .select("member_id", "_first.*", OBSERVED_AT)
     )
     newest = Window.partitionBy("member_id").orderBy(F.col(ATTRIBUTES_AT).desc(), F.col(c.SOURCE_VERSION).desc())
     type_1 = (
@@ -133,7 +153,7 @@ def _chain(history: DataFrame) -> DataFrame:
     )
     following = F.lead("effective_from").over(in_time)
     return (
-        changes.join(type_1, on="member_id", how="inner")
+        versions.join(type_1, on="member_id", how="inner")
         .select(
             "member_id",
             "effective_from",
@@ -142,6 +162,7 @@ def _chain(history: DataFrame) -> DataFrame:
             *TRACKED,
             *TRACKED_DETAIL,
             *[F.col(f"_new_{name}").alias(name) for name in (*TYPE_1, ATTRIBUTES_AT)],
+            OBSERVED_AT,
             "is_inferred",
             c.SOURCE_VERSION,
             c.SOURCE_DT,
@@ -169,6 +190,7 @@ def _inferred(referenced_member_ids: DataFrame, existing: DataFrame, touched: Da
         *[F.lit(None).cast("string").alias(name) for name in ("join_channel_id", "join_store_id")],
         F.lit(None).cast("timestamp_ntz").alias("join_at"),
         _timestamp(INFERRED_FROM).alias(ATTRIBUTES_AT),
+        F.array(_timestamp(INFERRED_FROM)).alias(OBSERVED_AT),
         F.lit(True).alias("is_inferred"),
         F.lit("").alias(c.SOURCE_VERSION),
         F.lit(None).cast("date").alias(c.SOURCE_DT),

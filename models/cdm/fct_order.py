@@ -141,7 +141,7 @@ def build(order_headers: DataFrame, lines: DataFrame, card_members: DataFrame, s
             c.signed(F.col("discount_amount"), F.col("order_type")).alias("discount_amount"),
             paid.alias("paid_amount"),
             refund.alias("refund_amount"),
-            F.when(F.col("is_paid"), paid - refund).otherwise(c.zero_amount()).alias("net_paid_amount"),
+            F.when(F.col("is_paid"), (paid - refund).cast("decimal(18,2)")).otherwise(c.zero_amount()).alias("net_paid_amount"),
             F.coalesce(F.col("line_count"), F.lit(0)).alias("line_count"),
             F.coalesce(F.col("item_count"), F.lit(0)).alias("item_count"),
             "lines_paid_amount",

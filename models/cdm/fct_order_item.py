@@ -66,12 +66,13 @@ def _allocate(placed: DataFrame) -> DataFrame:
     # Lines of zero list amount share the payment evenly.
     weight = F.when(F.sum(amount_cents).over(order) > 0, amount_cents).otherwise(F.lit(1))
     pay_cents = (F.col("pay_amount") * c.CENTS).cast("long")
-    exact = pay_cents * F.col("_weight")
+    # Integer division: a double quotient is inexact once cents × cents passes 2^53.
     with_shares = (
         placed.withColumn("_weight", weight)
         .withColumn("_weights", F.sum("_weight").over(order))
-        .withColumn("_floor", F.floor(exact / F.col("_weights")).cast("long"))
-        .withColumn("_remainder", exact - F.col("_floor") * F.col("_weights"))
+        .withColumn("_exact", pay_cents * F.col("_weight"))
+        .withColumn("_floor", F.expr("_exact div _weights"))
+        .withColumn("_remainder", F.expr("_exact % _weights"))
     )
     leftover_order = Window.partitionBy("order_key").orderBy(F.col("_remainder").desc(), F.col("line_no"))
     leftover = pay_cents - F.sum("_floor").over(order)
