@@ -6,8 +6,8 @@ Environments (`conf/env/*.yml`) differ only in configuration; the jobs never bra
 from __future__ import annotations
 
 import os
-from datetime import date
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping

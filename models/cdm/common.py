@@ -50,8 +50,7 @@ def newest_per_key(frame: DataFrame, keys: list[str], version: Column) -> DataFr
 
 def trimmed(column: str) -> Column:
     """Trimmed text with empty strings as null, the way every key is compared."""
-    value = F.trim(F.col(column))
-    return F.when(value != "", value)
+    return trimmed_column(F.col(column))
 
 
 def ecom_order_key(platform: Column, order_id: Column) -> Column:
@@ -88,6 +87,15 @@ def trimmed_column(value: Column) -> Column:
     """:func:`trimmed` for an expression rather than a column name."""
     stripped = F.trim(value)
     return F.when(stripped != "", stripped)
+
+
+def unknown_keys(referenced: DataFrame, key: str, *known: DataFrame) -> DataFrame:
+    """The distinct non-null ``key`` values of ``referenced`` that none of ``known`` holds:
+    the keys a dimension must add inferred members for."""
+    missing = referenced.select(key).where(F.col(key).isNotNull()).distinct()
+    for frame in known:
+        missing = missing.join(frame.select(key), on=key, how="left_anti")
+    return missing
 
 
 def zero_amount() -> Column:

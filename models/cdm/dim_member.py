@@ -171,11 +171,7 @@ def _chain(history: DataFrame) -> DataFrame:
 
 
 def _inferred(referenced_member_ids: DataFrame, existing: DataFrame, touched: DataFrame) -> DataFrame:
-    missing = (
-        referenced_member_ids.select("member_id").where(F.col("member_id").isNotNull()).distinct()
-        .join(existing.select("member_id"), on="member_id", how="left_anti")
-        .join(touched, on="member_id", how="left_anti")
-    )
+    missing = c.unknown_keys(referenced_member_ids, "member_id", existing, touched)
     return missing.select(
         "member_id",
         _timestamp(INFERRED_FROM).alias("effective_from"),

@@ -42,7 +42,8 @@ def build(
         referenced_sku_ids: ``sku_id`` referenced by the day's order lines and events.
         bands: price bands from ``conf/cdm.yml``.
     """
-    newest = c.newest_per_key(ods_products, ["sku_id"], c.source_version())
+    keyed = ods_products.withColumn("sku_id", c.trimmed("sku_id"))
+    newest = c.newest_per_key(keyed, ["sku_id"], c.source_version())
     extracted = newest.select(
         "sku_id",
         c.trimmed("spu_id").alias("spu_id"),
@@ -61,11 +62,7 @@ def build(
         c.source_version().alias(c.SOURCE_VERSION),
         F.col(c.ODS_DT).alias(c.SOURCE_DT),
     )
-    missing = (
-        referenced_sku_ids.select("sku_id").where(F.col("sku_id").isNotNull()).distinct()
-        .join(known_sku_ids.select("sku_id"), on="sku_id", how="left_anti")
-        .join(extracted.select("sku_id"), on="sku_id", how="left_anti")
-    )
+    missing = c.unknown_keys(referenced_sku_ids, "sku_id", known_sku_ids, extracted)
     inferred = missing.select(
         "sku_id",
         F.lit(None).cast("string").alias("spu_id"),

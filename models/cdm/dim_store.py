@@ -27,7 +27,8 @@ def build(ods_stores: DataFrame, known_store_ids: DataFrame, referenced_store_id
         known_store_ids: ``store_id`` of every store already in the dimension.
         referenced_store_ids: ``store_id`` referenced by the day's facts and members.
     """
-    newest = c.newest_per_key(ods_stores, ["store_id"], c.source_version())
+    keyed = ods_stores.withColumn("store_id", c.trimmed("store_id"))
+    newest = c.newest_per_key(keyed, ["store_id"], c.source_version())
     extracted = newest.select(
         "store_id",
         c.trimmed("store_name").alias("store_name"),
@@ -45,11 +46,7 @@ def build(ods_stores: DataFrame, known_store_ids: DataFrame, referenced_store_id
         c.source_version().alias(c.SOURCE_VERSION),
         F.col(c.ODS_DT).alias(c.SOURCE_DT),
     )
-    missing = (
-        referenced_store_ids.select("store_id").where(F.col("store_id").isNotNull()).distinct()
-        .join(known_store_ids.select("store_id"), on="store_id", how="left_anti")
-        .join(extracted.select("store_id"), on="store_id", how="left_anti")
-    )
+    missing = c.unknown_keys(referenced_store_ids, "store_id", known_store_ids, extracted)
     inferred = missing.select(
         "store_id",
         F.lit(c.UNKNOWN).alias("store_name"),

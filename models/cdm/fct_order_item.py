@@ -25,7 +25,8 @@ def raw_lines(ods_pos_items: DataFrame, ods_ecom_orders: DataFrame) -> DataFrame
     """The lines of the day's extracts: POS item rows and the items of each newest e-commerce order."""
     pos = c.newest_per_key(ods_pos_items, ["order_id", "line_no"], c.source_version()).select(
         c.pos_order_key(F.col("order_id")).alias("order_key"),
-        "line_no", "sku_id", F.col("qty").alias("quantity"), "unit_price", F.col("amount").alias("line_amount"),
+        "line_no", c.trimmed("sku_id").alias("sku_id"), F.col("qty").alias("quantity"), "unit_price",
+        F.col("amount").alias("line_amount"),
     )
     newest_ecom = c.newest_per_key(ods_ecom_orders, ["platform", "order_id"], c.source_version())
     ecom = newest_ecom.select(
@@ -34,7 +35,7 @@ def raw_lines(ods_pos_items: DataFrame, ods_ecom_orders: DataFrame) -> DataFrame
     ).select(
         "order_key",
         (F.col("position") + 1).alias("line_no"),
-        F.col("item.sku_id").alias("sku_id"),
+        c.trimmed_column(F.col("item.sku_id")).alias("sku_id"),
         F.col("item.qty").alias("quantity"),
         F.col("item.unit_price").alias("unit_price"),
         F.col("item.amount").alias("line_amount"),

@@ -41,9 +41,11 @@ def store_ids(ods_pos_orders: DataFrame, ods_members: DataFrame) -> DataFrame:
 
 
 def sku_ids(ods_pos_items: DataFrame, ods_ecom_orders: DataFrame, ods_events: DataFrame) -> DataFrame:
-    ecom = ods_ecom_orders.select(F.explode("items").alias("item")).select(F.col("item.sku_id").alias("sku_id"))
+    ecom = ods_ecom_orders.select(F.explode("items").alias("item")).select(
+        c.trimmed_column(F.col("item.sku_id")).alias("sku_id")
+    )
     return (
-        ods_pos_items.select("sku_id")
+        ods_pos_items.select(c.trimmed("sku_id").alias("sku_id"))
         .unionByName(ecom)
         .unionByName(ods_events.select(c.trimmed("sku_id").alias("sku_id")))
     )
