@@ -248,12 +248,12 @@ def _orders(build: CdmBuild) -> None:
     card_members = build.current("dim_member").select("card_no", "member_id", "effective_from")
     orders = fct_order.build(headers, order_lines, card_members, store_regions)
     build.publish("fct_order", orders, "upsert", version=c.SOURCE_VERSION)
-    dates = headers.agg(F.min("order_date").alias("first"), F.max("order_date").alias("last")).first()
+    dates = sorted(row.order_date for row in headers.select("order_date").distinct().collect())
     headers.unpersist()
-    if dates.first is not None:
-        span = f"trade_date BETWEEN DATE'{dates.first}' AND DATE'{dates.last}'"
-        touched = build.current("fct_order").where(F.col("order_date").between(dates.first, dates.last))
-        build.publish("fct_trade_daily", fct_trade_daily.build(touched), "overwrite", predicate=span)
+    if dates:
+        listed = ", ".join(f"DATE'{day}'" for day in dates)
+        touched = build.current("fct_order").where(F.col("order_date").isin(*dates))
+        build.publish("fct_trade_daily", fct_trade_daily.build(touched), "overwrite", predicate=f"trade_date IN ({listed})")
 
 
 def _other_facts(build: CdmBuild) -> None:

@@ -80,15 +80,23 @@ def upsert(
     update_if = [f"s.`{action_column}` = '{ACTION_UPSERT}'"] if action_column else []
     if newer_version_column:
         update_if.append(f"s.`{newer_version_column}` > t.`{newer_version_column}`")
+    else:
+        # Only rows that differ are rewritten, so a rerun reports (and writes) no updates.
+        update_if.append("NOT (" + " AND ".join(f"t.`{name}` <=> s.`{name}`" for name in columns) + ")")
+    version_before = _latest_commit(spark, path).version
     merge = DeltaTable.forPath(spark, path).alias("t").merge(frame.alias("s"), on)
     if action_column:
         merge = merge.whenMatchedDelete(condition=f"s.`{action_column}` = '{ACTION_DELETE}'")
-    merge = merge.whenMatchedUpdate(condition=" AND ".join(update_if) or None, set=values)
+    merge = merge.whenMatchedUpdate(condition=" AND ".join(update_if), set=values)
     merge.whenNotMatchedInsert(
         condition=f"s.`{action_column}` = '{ACTION_UPSERT}'" if action_column else None, values=values
     ).execute()
     _register(spark, settings, table)
-    metrics = _latest_commit(spark, path).operationMetrics
+    commit = _latest_commit(spark, path)
+    # A merge that changes nothing writes no commit: the latest one is an earlier write's.
+    if commit.version == version_before:
+        return MergeCounts(inserted=0, updated=0, deleted=0)
+    metrics = commit.operationMetrics
     return MergeCounts(
         inserted=int(metrics.get("numTargetRowsInserted", 0)),
         updated=int(metrics.get("numTargetRowsUpdated", 0)),
