@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date
 
@@ -26,7 +27,7 @@ def register_tables(spark: SparkSession, settings: Settings, catalog: Catalog) -
     for table in catalog.tables.values():
         path = table.path(settings.lakehouse)
         if DeltaTable.isDeltaTable(spark, path):
-            spark.sql(f"CREATE TABLE IF NOT EXISTS {table.layer}.{table.name} USING DELTA LOCATION '{path}'")
+            _register(spark, settings, table)
             registered.append(table.qualified_name)
     return registered
 
@@ -83,18 +84,24 @@ def upsert(
     else:
         # Only rows that differ are rewritten, so a rerun reports (and writes) no updates.
         update_if.append("NOT (" + " AND ".join(f"t.`{name}` <=> s.`{name}`" for name in columns) + ")")
-    version_before = _latest_commit(spark, path).version
     merge = DeltaTable.forPath(spark, path).alias("t").merge(frame.alias("s"), on)
     if action_column:
         merge = merge.whenMatchedDelete(condition=f"s.`{action_column}` = '{ACTION_DELETE}'")
     merge = merge.whenMatchedUpdate(condition=" AND ".join(update_if), set=values)
-    merge.whenNotMatchedInsert(
+    merge = merge.whenNotMatchedInsert(
         condition=f"s.`{action_column}` = '{ACTION_UPSERT}'" if action_column else None, values=values
-    ).execute()
+    )
+    # MERGE takes commit metadata from the session only; one session merges one table at a time.
+    token = _commit_token()
+    spark.conf.set(COMMIT_METADATA_CONF, token)
+    try:
+        merge.execute()
+    finally:
+        spark.conf.unset(COMMIT_METADATA_CONF)
     _register(spark, settings, table)
-    commit = _latest_commit(spark, path)
-    # A merge that changes nothing writes no commit: the latest one is an earlier write's.
-    if commit.version == version_before:
+    commit = _own_commit(spark, path, token)
+    # A merge that changes nothing writes no commit.
+    if commit is None:
         return MergeCounts(inserted=0, updated=0, deleted=0)
     metrics = commit.operationMetrics
     return MergeCounts(
@@ -111,14 +118,14 @@ def overwrite(spark: SparkSession, settings: Settings, table: TableSpec, frame: 
         Rows written, from Delta's operation metrics.
     """
     path = table.path(settings.lakehouse)
-    version_before = _latest_commit(spark, path).version if DeltaTable.isDeltaTable(spark, path) else -1
-    writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", predicate is None)
-    if predicate:
-        writer = writer.option("replaceWhere", predicate)
+    token = _commit_token()
+    writer = frame.write.format("delta").mode("overwrite").option("userMetadata", token)
+    writer = writer.option("replaceWhere", predicate) if predicate else writer.option("overwriteSchema", True)
     writer.partitionBy(*table.partition_by).save(path)
     _register(spark, settings, table)
-    commit = _latest_commit(spark, path)
-    if commit.version == version_before:
+    commit = _own_commit(spark, path, token)
+    # Delta skips the commit of an empty frame that replaces nothing: no commit, no rows.
+    if commit is None:
         return 0
     return int(commit.operationMetrics.get("numOutputRows", 0))
 
@@ -151,36 +158,49 @@ def replace_partition(
         The number of rows the commit wrote, from Delta's own operation metrics, so callers
         can check it against what they meant to publish.
     """
-    path = table.path(settings.lakehouse)
-    version_before = _latest_commit(spark, path).version if DeltaTable.isDeltaTable(spark, path) else -1
     predicate = f"dt = DATE'{ds.isoformat()}'"
     if extra_predicate:
         predicate = f"{predicate} AND ({extra_predicate})"
-    (
-        frame.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", predicate)
-        .partitionBy(*table.partition_by)
-        .save(path)
-    )
-    _register(spark, settings, table)
-    commit = _latest_commit(spark, path)
-    # Delta skips the commit of an empty frame that replaces nothing: no commit, no rows.
-    if commit.version == version_before:
-        return 0
-    return int(commit.operationMetrics.get("numOutputRows", 0))
+    return overwrite(spark, settings, table, frame, predicate)
 
 
-def _latest_commit(spark: SparkSession, path: str):
-    return DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
+COMMIT_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+# Commits other writers make meanwhile (the DAG's source tasks share tables) are passed over
+# when looking for one's own; this many recent commits are searched.
+COMMITS_SEARCHED = 100
+
+
+def _commit_token() -> str:
+    return f"cdp-{uuid.uuid4().hex}"
+
+
+def _own_commit(spark: SparkSession, path: str, token: str):
+    """The commit a write tagged with ``token``, or None when the write committed nothing."""
+    history = DeltaTable.forPath(spark, path).history(COMMITS_SEARCHED)
+    return history.where(history.userMetadata == token).select("version", "operationMetrics").first()
 
 
 def _register(spark: SparkSession, settings: Settings, table: TableSpec) -> None:
+    """Points ``{layer}.{name}`` at the table in this lakehouse.
+
+    A name registered earlier for another lakehouse (one session, several lakehouses) is
+    dropped first; the tables are external, so dropping the name leaves the data alone.
+    """
+    path = table.path(settings.lakehouse)
     try:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {table.layer}")
-        spark.sql(
-            f"CREATE TABLE IF NOT EXISTS {table.layer}.{table.name} USING DELTA "
-            f"LOCATION '{table.path(settings.lakehouse)}'"
-        )
+        if spark.catalog.tableExists(table.qualified_name) and _location(spark, table) != _plain(path):
+            spark.sql(f"DROP TABLE {table.qualified_name}")
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {table.qualified_name} USING DELTA LOCATION '{path}'")
     except AnalysisException as error:
         raise RuntimeError(f"could not register {table.qualified_name}: {error}") from error
+
+
+def _location(spark: SparkSession, table: TableSpec) -> str:
+    details = spark.sql(f"DESCRIBE TABLE EXTENDED {table.qualified_name}").where("col_name = 'Location'").first()
+    return _plain(details.data_type) if details else ""
+
+
+def _plain(location: str) -> str:
+    """A local path with or without the ``file:`` scheme, compared the same way."""
+    return location.removeprefix("file://").removeprefix("file:").rstrip("/")

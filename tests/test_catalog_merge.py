@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.testing import assertDataFrameEqual
 
 from jobs import catalog as tables
-from jobs.config import TableSpec
+from jobs.config import Catalog, TableSpec
 
 TABLE = TableSpec(layer="cdm", name="merge_probe", partition_by=(), keys=("key",), restricted=False)
 SCHEMA = "key string, value string, source_version string"
@@ -52,3 +52,14 @@ def test_overwrite_with_a_predicate_replaces_only_that_slice(spark, settings_for
     assert written == 1
     expected = spark.createDataFrame([("a", "1", "v"), ("b", "2", "v")], SCHEMA)
     assertDataFrameEqual(tables.read_table(spark, settings, TABLE), expected)
+
+
+def test_a_table_name_follows_the_lakehouse_written_last(spark, settings_for, tmp_path):
+    first = settings_for(lakehouse=tmp_path / "first")
+    second = settings_for(lakehouse=tmp_path / "second")
+    tables.overwrite(spark, first, TABLE, spark.createDataFrame([("a", "first", "v")], SCHEMA))
+    tables.overwrite(spark, second, TABLE, spark.createDataFrame([("a", "second", "v")], SCHEMA))
+    assert [row.value for row in spark.sql(f"SELECT value FROM {TABLE.qualified_name}").collect()] == ["second"]
+    tables.register_tables(spark, first, Catalog(tables={TABLE.qualified_name: TABLE}))
+    assert [row.value for row in spark.sql(f"SELECT value FROM {TABLE.qualified_name}").collect()] == ["first"]
+

@@ -27,7 +27,10 @@ def test_catalog_names_every_ods_table_of_the_landing_contract():
     assert {c.table_name for c in load_contracts()} | {"rejects", "load_audit", "dq_results"} == {
         t.name for t in catalog.tables.values() if t.layer == "ods"
     }
-    assert all(t.layer in LAYERS and t.partition_by[0] == "dt" for t in catalog.tables.values())
+    assert all(t.layer in LAYERS for t in catalog.tables.values())
+    assert all(t.partition_by[0] == "dt" for t in catalog.tables.values() if t.layer == "ods")
+    references = [ref for t in catalog.tables.values() for ref in t.references.values()]
+    assert references and all(ref.table in catalog.tables for ref in references)
 
 
 def test_delta_round_trip(spark, tmp_path):
