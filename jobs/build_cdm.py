@@ -42,10 +42,6 @@ from models.cdm import (
 )
 from models.cdm import common as c
 
-ODS_ENTITIES = (
-    "crm_members", "crm_points_ledger", "crm_coupons", "pos_stores", "pos_orders", "pos_order_items",
-    "ecom_orders", "wechat_users", "wechat_events", "product_products",
-)
 AUDIT_SCHEMA = T.StructType(
     [
         T.StructField("table_name", T.StringType(), False),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -20,7 +18,6 @@ LINE_NUMBER_WIDTH = 10
 
 UNKNOWN = "未知"
 UNKNOWN_KEY = "unknown"
-END_OF_TIME = date(9999, 12, 31)
 
 ORDER_SOURCE_POS = "pos"
 ORDER_SOURCE_ECOM = "ecom"

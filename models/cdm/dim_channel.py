@@ -18,11 +18,10 @@ COLUMNS = (
     "channel_id", "channel_name", "channel_type", "channel_group", "platform", "store_id", "app_id",
     "app_type", "is_inferred",
 )
-OFFLINE, ONLINE, SOCIAL = "offline", "online", "social"
+OFFLINE, SOCIAL = "offline", "social"
 CONFIGURED_SCHEMA = (
     "channel_id string, channel_name string, channel_type string, channel_group string, platform string"
 )
-WECHAT_GENERIC = {"official_account": "wechat:official_account", "mini_program": "wechat:mini_program"}
 
 
 def label_channel_id(label: Column, store_id: Column, labels: Mapping[str, str]) -> Column:
