@@ -1,5 +1,8 @@
 """The daily CDP pipeline: one task per landing source into ODS, then the CDM build once every
-source has landed; each task calls `cdp run` for its stage.
+source has landed, then OneID; each task calls `cdp run` for its stage.
+
+OneID builds each day on the identities the previous day left, so its task waits for the
+previous run's (`depends_on_past`): a backfill resolves the days in order.
 
 Only orchestration lives here: the work is in `jobs/`, reached through the `cdp` command of
 the virtualenv the scheduler runs in.
@@ -19,13 +22,13 @@ ODS_SOURCES = ("crm", "pos", "ecom", "wechat", "product")
 
 with DAG(
     dag_id="cdp_daily",
-    description="Landing files of one business date into ODS, then the CDM dimensions and facts",
+    description="Landing files of one business date into ODS, then the CDM dimensions and facts, then OneID",
     doc_md=__doc__,
     schedule="0 2 * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    tags=["cdp", "ods", "cdm"],
+    tags=["cdp", "ods", "cdm", "oneid"],
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
 ) as dag:
     ods_tasks = [
@@ -42,4 +45,11 @@ with DAG(
         doc_md="Merges the business date's ODS partitions into the CDM dimensions and facts "
         "(needs `CDP_PII_SALT` in the worker's environment).",
     )
-    ods_tasks >> cdm
+    oneid = BashOperator(
+        task_id="oneid",
+        bash_command=f"{CDP} run --ds {{{{ ds }}}} --stage oneid",
+        depends_on_past=True,
+        doc_md="Resolves the business date's identity evidence into stable one_ids: `oneid.id_mapping`, "
+        "`oneid.profile`, the merge log and stats (needs `CDP_PII_SALT`).",
+    )
+    ods_tasks >> cdm >> oneid

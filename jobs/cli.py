@@ -78,6 +78,53 @@ def _sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _session(args: argparse.Namespace):
+    from jobs.catalog import register_tables
+    from jobs.spark import get_spark
+
+    settings = load_settings(lakehouse=args.lakehouse)
+    catalog = load_catalog()
+    spark = get_spark(settings)
+    register_tables(spark, settings, catalog)
+    return spark, settings, catalog
+
+
+def _oneid_rebuild(args: argparse.Namespace) -> int:
+    from jobs.build_oneid import FULL
+    from jobs.pipeline import run_oneid
+
+    spark, settings, catalog = _session(args)
+    started = time.monotonic()
+    result = run_oneid(spark, settings, catalog, args.ds, mode=FULL, from_scratch=args.from_scratch)
+    print(f"== oneid rebuild ds={args.ds} ({time.monotonic() - started:.1f}s)")
+    print("\n".join(result.lines))
+    return 0 if result.ok else 1
+
+
+def _oneid_preview(args: argparse.Namespace) -> int:
+    from jobs.build_oneid import preview
+
+    spark, settings, catalog = _session(args)
+    print("\n".join(preview(spark, settings, catalog, args.conf, args.ds)))
+    return 0
+
+
+def _oneid_evaluate(args: argparse.Namespace) -> int:
+    from jobs.evaluate_oneid import evaluate
+
+    spark, settings, catalog = _session(args)
+    print("\n".join(evaluate(spark, settings, catalog, Path(args.truth)).lines()))
+    return 0
+
+
+def _oneid_lookup(args: argparse.Namespace) -> int:
+    from jobs.build_oneid import lookup
+
+    spark, settings, catalog = _session(args)
+    lookup(spark, settings, catalog, args.one_id).show(100, truncate=False)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cdp", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -94,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--ds", type=_date, required=True, help="business date YYYY-MM-DD")
     run.add_argument("--landing", help="landing zone root (default CDP_LANDING or conf/env)")
     run.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
-    run.add_argument("--stage", choices=["ods", "cdm"], help="run only this stage")
+    run.add_argument("--stage", choices=["ods", "cdm", "oneid"], help="run only this stage")
     run.add_argument("--source", action="append", help="ods stage: only this source (repeatable)")
     run.set_defaults(handler=_run)
 
@@ -102,6 +149,27 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--truth", required=True, help="the generator's _truth folder")
     check.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
     check.set_defaults(handler=_check_rejects)
+
+    oneid = commands.add_parser("oneid", help="identity resolution: rebuild, preview a rule change, evaluate, look up")
+    oneid_commands = oneid.add_subparsers(dest="oneid_command", required=True)
+    rebuild = oneid_commands.add_parser("rebuild", help="resolve all evidence up to ds again (after a rule change); ids stay stable")
+    rebuild.add_argument("--ds", type=_date, required=True)
+    rebuild.add_argument("--from-scratch", action="store_true", help="ignore the previous ids: every identity gets a new one_id")
+    rebuild.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
+    rebuild.set_defaults(handler=_oneid_rebuild)
+    preview = oneid_commands.add_parser("preview", help="what a changed conf/oneid.yml would merge and split; writes nothing")
+    preview.add_argument("--conf", type=Path, required=True, help="the proposed oneid.yml")
+    preview.add_argument("--ds", type=_date, help="business date to compare at (default: the newest run)")
+    preview.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
+    preview.set_defaults(handler=_oneid_preview)
+    evaluate = oneid_commands.add_parser("evaluate", help="pairwise precision and recall against a generator's truth")
+    evaluate.add_argument("--truth", required=True, help="the generator's _truth folder")
+    evaluate.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
+    evaluate.set_defaults(handler=_oneid_evaluate)
+    lookup = oneid_commands.add_parser("lookup", help="the identifiers of a one_id (merged-away ids answer with the survivor)")
+    lookup.add_argument("one_id")
+    lookup.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
+    lookup.set_defaults(handler=_oneid_lookup)
 
     sql = commands.add_parser("sql", help="run a Spark SQL query over the registered tables")
     sql.add_argument("query")

@@ -5,6 +5,9 @@ Environments (`conf/env/*.yml`) differ only in configuration; the jobs never bra
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import date
@@ -192,3 +195,71 @@ def pii_salt() -> str:
             "`export CDP_PII_SALT=$(cat .secrets/pii_salt)` or use the Makefile targets."
         )
     return salt
+
+
+@dataclass(frozen=True)
+class OneidSettings:
+    """``conf/oneid.yml``: validity lists, match rules, the shared-value and identity guards."""
+
+    rules: tuple[Any, ...]  # oneid.rules.Rule
+    join_threshold: float
+    confidence_levels: Mapping[str, float]
+    validity: Mapping[str, Any]
+    shared_anchor_types: tuple[str, ...]
+    shared_max_anchors: Mapping[str, int]
+    max_per_identity: Mapping[str, int]
+    engine: str
+    driver_max_edges: int
+    source_priority: tuple[str, ...]
+    record_owner: Mapping[str, tuple[str, ...]]
+    fingerprint: str  # of everything that decides the partition: a change needs a rebuild
+
+
+def load_oneid_settings(path: Path | None = None) -> OneidSettings:
+    """Reads and checks ``conf/oneid.yml`` (or ``path``, for `cdp oneid preview --conf`).
+
+    Raises:
+        ValueError: a rule names an unknown record, field or confidence level.
+    """
+    from oneid.rules import Rule, check_rules
+
+    path = path or conf_dir() / "oneid.yml"
+    document = _read_yaml(path)
+    levels = {name: float(value) for name, value in document["confidence_levels"].items()}
+
+    def confidence(value: Any, rule_name: str) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        if value not in levels:
+            raise ValueError(f"{path}: rule {rule_name!r} has confidence {value!r}; levels are {sorted(levels)} or a number")
+        return levels[value]
+
+    rules = []
+    for entry in document["rules"]:
+        source, _, entity = str(entry["record"]).partition(".")
+        rules.append(Rule(entry["name"], source, entity, entry["from"], entry["to"], confidence(entry["confidence"], entry["name"])))
+    check_rules(rules, str(path))
+    shared = document.get("shared", {})
+    partition_settings = {
+        "rules": [dataclasses.astuple(rule) for rule in rules],
+        "join_threshold": float(document["join_threshold"]),
+        "validity": document["validity"],
+        "shared": shared,
+        "max_per_identity": document.get("max_per_identity", {}),
+    }
+    fingerprint = hashlib.sha256(json.dumps(partition_settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    components = document.get("components", {})
+    return OneidSettings(
+        rules=tuple(rules),
+        join_threshold=float(document["join_threshold"]),
+        confidence_levels=levels,
+        validity=document["validity"],
+        shared_anchor_types=tuple(shared.get("anchor_types", ())),
+        shared_max_anchors={name: int(limit) for name, limit in shared.get("max_anchors", {}).items()},
+        max_per_identity={name: int(limit) for name, limit in document.get("max_per_identity", {}).items()},
+        engine=str(components.get("engine", "auto")),
+        driver_max_edges=int(components.get("driver_max_edges", 5_000_000)),
+        source_priority=tuple(document.get("profile", {}).get("source_priority", ())),
+        record_owner={record: tuple(fields) for record, fields in document.get("record_owner", {}).items()},
+        fingerprint=fingerprint,
+    )

@@ -7,7 +7,7 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
-from jobs import build_cdm, ingest_ods
+from jobs import build_cdm, build_oneid, ingest_ods
 from jobs.config import Catalog, Settings, load_contracts
 
 
@@ -57,4 +57,17 @@ def run_cdm(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date)
     return StageResult("cdm", result.failure is None, lines)
 
 
-STAGES = {"ods": run_ods, "cdm": run_cdm}
+def run_oneid(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, mode: str = build_oneid.INCREMENTAL,
+              from_scratch: bool = False) -> StageResult:
+    """Resolves the day's identity evidence into stable one_ids."""
+    result = build_oneid.run(spark, settings, catalog, ds, mode=mode, from_scratch=from_scratch)
+    header = f"{'table':<30} {'rows':>9} {'seconds':>8}"
+    lines = [header, "-" * len(header)]
+    lines += [f"{table:<30} {rows:>9} {seconds:>8.1f}" for table, rows, seconds in result.loads]
+    lines.append(f"mode {result.mode}: " + ", ".join(f"{name} {value}" for name, value in result.figures.items()))
+    if result.failure:
+        lines.append(f"FAILED {result.failure}")
+    return StageResult("oneid", result.failure is None, lines)
+
+
+STAGES = {"ods": run_ods, "cdm": run_cdm, "oneid": run_oneid}

@@ -1,7 +1,7 @@
 """Write, audit, publish: Great Expectations validates a frame before it replaces a table.
 
 Suites are JSON files in Great Expectations' own format, kept next to the models they guard
-(``models/<layer>/expectations/<table>.json``).
+(``models/<layer>/expectations/<table>.json``, ``oneid/expectations/<table>.json``).
 """
 
 from __future__ import annotations
@@ -47,8 +47,12 @@ class Validation:
         return [f"{row[2]}({row[3]}): unexpected {row[6]}, observed {row[7]}" for row in self.rows if not row[4]]
 
 
+# OneID is a package of its own at the top level; the other layers live under models/.
+LAYER_FOLDERS = {"ods": "models/ods", "cdm": "models/cdm", "oneid": "oneid", "ads": "models/ads"}
+
+
 def suite_path(layer: str, table_name: str) -> Path:
-    return REPO_ROOT / "models" / layer / "expectations" / f"{table_name}.json"
+    return REPO_ROOT / LAYER_FOLDERS[layer] / "expectations" / f"{table_name}.json"
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,4 @@
-"""A real `airflow dags test` run of the daily DAG (ODS, then CDM) on a tiny generated landing zone."""
+"""A real `airflow dags test` run of the daily DAG (ODS, then CDM, then OneID) on a tiny generated landing zone."""
 
 from __future__ import annotations
 
@@ -47,3 +47,11 @@ def test_daily_dag_runs_through_airflow(tmp_path):
     )
     assert audit.returncode == 0, audit.stderr[-4000:]
     assert "|15            |" in audit.stdout, audit.stdout
+    # The oneid task ran after the cdm task and recorded its run.
+    runs = subprocess.run(
+        [str(Path(sys.executable).with_name("cdp")), "sql",
+         f"SELECT mode, count(*) AS runs FROM oneid.runs WHERE ds = DATE'{DS.isoformat()}' GROUP BY mode"],
+        env=env, capture_output=True, text=True,
+    )
+    assert runs.returncode == 0, runs.stderr[-4000:]
+    assert "|full|1   |" in runs.stdout, runs.stdout

@@ -33,7 +33,7 @@ def test_dags_have_tags_docs_and_retries(dagbag):
             assert task.retries >= 1, task.task_id
 
 
-def test_daily_dag_ingests_every_source_then_builds_the_cdm_through_cdp(dagbag):
+def test_daily_dag_ingests_every_source_then_builds_the_cdm_then_oneid_through_cdp(dagbag):
     dag = dagbag.dags["cdp_daily"]
     cdp = Path(sys.executable).with_name("cdp")
     commands = {task.task_id: task.bash_command for task in dag.tasks}
@@ -41,8 +41,12 @@ def test_daily_dag_ingests_every_source_then_builds_the_cdm_through_cdp(dagbag):
     assert commands == {
         **{task: f"{cdp} run --ds {{{{ ds }}}} --stage ods --source {task[4:]}" for task in ods_tasks},
         "cdm": f"{cdp} run --ds {{{{ ds }}}} --stage cdm",
+        "oneid": f"{cdp} run --ds {{{{ ds }}}} --stage oneid",
     }
     assert dag.get_task("cdm").upstream_task_ids == ods_tasks
+    assert dag.get_task("oneid").upstream_task_ids == {"cdm"}
+    # Each day's identities rest on the previous day's: a backfill must resolve them in order.
+    assert dag.get_task("oneid").depends_on_past
 
 
 def test_dag_file_does_no_heavy_work_at_import():

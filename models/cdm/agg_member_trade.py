@@ -22,22 +22,23 @@ def window_columns(windows_days: Sequence[int]) -> tuple[str, ...]:
     return tuple(name for days in windows_days for name in (f"orders_{days}d", f"net_paid_{days}d"))
 
 
-def columns(windows_days: Sequence[int]) -> tuple[str, ...]:
+def columns(windows_days: Sequence[int], key: str = "member_id") -> tuple[str, ...]:
     return (
-        "dt", "member_id", "first_order_date", "last_order_date", "orders_lifetime", "net_paid_lifetime",
+        "dt", key, "first_order_date", "last_order_date", "orders_lifetime", "net_paid_lifetime",
         *window_columns(windows_days),
     )
 
 
-def build(orders: DataFrame, as_of: date, windows_days: Sequence[int]) -> DataFrame:
-    """Members with at least one order of any kind up to ``as_of``.
+def build(orders: DataFrame, as_of: date, windows_days: Sequence[int], key: str = "member_id") -> DataFrame:
+    """Buyers with at least one order of any kind up to ``as_of``.
 
     Args:
-        orders: ``cdm.fct_order``.
+        orders: ``cdm.fct_order``, with a ``key`` column when that is not ``member_id``.
         as_of: the business date.
         windows_days: trailing windows from ``conf/cdm.yml``.
+        key: who the buyer is: ``member_id`` here, ``one_id`` for ``cdm.agg_one_id_trade``.
     """
-    held = orders.where(F.col("member_id").isNotNull() & (F.col("order_date") <= F.lit(as_of)))
+    held = orders.where(F.col(key).isNotNull() & (F.col("order_date") <= F.lit(as_of)))
     purchase = F.col("is_purchase")
     age = F.datediff(F.lit(as_of), F.col("order_date"))
     per_window = []
@@ -48,7 +49,7 @@ def build(orders: DataFrame, as_of: date, windows_days: Sequence[int]) -> DataFr
             F.coalesce(F.sum(F.when(inside, F.col("net_paid_amount"))), c.zero_amount()).alias(f"net_paid_{days}d"),
         ]
     return (
-        held.groupBy("member_id")
+        held.groupBy(key)
         .agg(
             F.min(F.when(purchase, F.col("order_date"))).alias("first_order_date"),
             F.max(F.when(purchase, F.col("order_date"))).alias("last_order_date"),
@@ -57,5 +58,5 @@ def build(orders: DataFrame, as_of: date, windows_days: Sequence[int]) -> DataFr
             *per_window,
         )
         .withColumn("dt", F.lit(as_of))
-        .select(*columns(windows_days))
+        .select(*columns(windows_days, key))
     )

@@ -1,0 +1,405 @@
+"""OneID build: the day's identity evidence resolved into stable one_ids.
+
+Recipe: normalize the evidence → draw the day's links by the rules → fold every link so far
+into edges → take out shared values → recompute the identities the day's evidence reaches
+(incremental) or all of them (full) → cut oversized ones → give them stable ids → publish the
+mapping, the golden profiles and the logs.
+
+State: each run records in ``oneid.runs`` the Delta version of every state table it wrote
+(mapping, shared values, aliases). A run for ds reads the state the newest earlier ds left,
+by those versions, so rerunning a ds gives the same tables; running a ds older than one
+already run is refused (the later days would silently rest on a rewritten past).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from delta.tables import DeltaTable
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs import catalog as tables
+from jobs import quality
+from jobs.config import Catalog, OneidSettings, Settings, TableSpec, load_cdm_settings, load_oneid_settings, pii_salt
+from jobs.spark import has_graphframes
+from models.cdm import agg_member_trade
+from oneid import assign, graph, profile, records, rules, stats
+from oneid.components import connected_components
+from oneid.normalize import Validity, normalize
+
+INCREMENTAL, FULL = "incremental", "full"
+MAPPING_STATE = ("id_mapping", "shared_identifiers", "one_id_alias")
+MAPPING_COLUMNS = ("id_type", "id_value", "one_id", "first_seen", "last_seen", "source_count", "sources",
+                   "cluster_id", "assigned_ds")
+SHARED_COLUMNS = ("id_type", "id_value", "anchors", "anchors_by_type", "max_anchors", "decision", "first_shared_ds")
+EMPTY_SCHEMAS = {
+    "id_mapping": "id_type string, id_value string, one_id string, first_seen timestamp_ntz, last_seen timestamp_ntz, "
+                  "source_count int, sources array<string>, cluster_id string, assigned_ds date",
+    "shared_identifiers": "id_type string, id_value string, anchors long, anchors_by_type map<string,long>, "
+                          "max_anchors int, decision string, first_shared_ds date",
+    "one_id_alias": "alias_one_id string, one_id string, merged_ds date",
+}
+
+
+class OneidOrderError(Exception):
+    """The run would rest on state that does not fit: a later ds already ran, or the rules changed."""
+
+
+class OneidValidationError(Exception):
+    """A table failed its suite; it was not published."""
+
+
+@dataclass
+class OneidResult:
+    mode: str
+    loads: list[tuple[str, int, float]] = field(default_factory=list)
+    figures: dict[str, int] = field(default_factory=dict)
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    ds: date
+    fingerprint: str
+    versions: dict[str, int]
+
+
+class OneidBuild:
+    def __init__(self, spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, conf: OneidSettings):
+        self.spark, self.settings, self.catalog, self.ds, self.conf = spark, settings, catalog, ds, conf
+        self.result = OneidResult(mode=INCREMENTAL)
+        self.versions: dict[str, int] = {}
+        self.validations: list[quality.Validation] = []
+
+    def table(self, name: str) -> TableSpec:
+        return self.catalog.table(name if "." in name else f"oneid.{name}")
+
+    def read(self, name: str) -> DataFrame | None:
+        return tables.read_table_if_exists(self.spark, self.settings, self.table(name))
+
+    def read_version(self, name: str, version: int | None) -> DataFrame:
+        if version is None:
+            return self.spark.createDataFrame([], EMPTY_SCHEMAS[name])
+        return self.spark.read.format("delta").option("versionAsOf", version).load(self.table(name).path(self.settings.lakehouse))
+
+    def components(self, nodes: DataFrame, edge_frame: DataFrame) -> DataFrame:
+        return connected_components(
+            nodes, edge_frame, engine=self.conf.engine, driver_max_edges=self.conf.driver_max_edges,
+            graphframes_available=has_graphframes(self.settings.jars_dir),
+        )
+
+    def publish(self, name: str, frame: DataFrame, predicate: str | None = None, validate: bool = True) -> None:
+        """Validates ``frame`` with its suite and replaces the table (or the ``predicate`` rows)."""
+        spec = self.table(name)
+        started = time.monotonic()
+        staged = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            if validate:
+                validation = quality.validate(staged, spec.layer, spec.name)
+                self.validations.append(validation)
+                if not validation.success:
+                    raise OneidValidationError(f"{spec.qualified_name} failed its suite: " + "; ".join(validation.failures()))
+            written = tables.overwrite(self.spark, self.settings, spec, staged, predicate)
+        finally:
+            staged.unpersist()
+        path = spec.path(self.settings.lakehouse)
+        self.versions[spec.name] = DeltaTable.forPath(self.spark, path).history(1).first().version
+        self.result.loads.append((spec.qualified_name, written, time.monotonic() - started))
+
+
+def previous_run(build: OneidBuild) -> PreviousRun | None:
+    """The newest run before ``build.ds``.
+
+    Raises:
+        OneidOrderError: a run for a later ds exists.
+    """
+    runs = build.read("runs")
+    if runs is None:
+        return None
+    later = sorted(row.ds.isoformat() for row in runs.where(F.col("ds") > F.lit(build.ds)).select("ds").collect())
+    if later:
+        raise OneidOrderError(
+            f"OneID already ran for {', '.join(later)}, after {build.ds}: identities of later days rest on this one. "
+            f"Rerun from {build.ds} forward in order, or run `cdp oneid rebuild --ds {later[-1]}`."
+        )
+    row = runs.where(F.col("ds") < F.lit(build.ds)).orderBy(F.col("ds").desc()).first()
+    if row is None:
+        return None
+    return PreviousRun(row.ds, row.rules_fingerprint, dict(row.versions))
+
+
+def normalized_evidence(build: OneidBuild, up_to: bool) -> DataFrame:
+    """``cdm.identity_evidence`` of the ds (or of every dt up to it) with canonical values."""
+    evidence = tables.read_table(build.spark, build.settings, build.catalog.table("cdm.identity_evidence"))
+    day = F.col("dt") <= F.lit(build.ds) if up_to else F.col("dt") == F.lit(build.ds)
+    return normalize(evidence.where(day), Validity.from_mapping(build.conf.validity))
+
+
+@dataclass(frozen=True)
+class Graph:
+    edges: DataFrame  # every edge so far, joining or not
+    joining: DataFrame
+    active: DataFrame  # joining edges between values that are not shared
+    shared: DataFrame
+
+
+def identity_graph(links: DataFrame, conf: OneidSettings) -> Graph:
+    all_edges = graph.edges(links).persist(StorageLevel.MEMORY_AND_DISK)
+    joining = graph.joining(all_edges, conf.join_threshold)
+    shared = graph.shared_values(joining, conf.shared_anchor_types, conf.shared_max_anchors).persist(StorageLevel.MEMORY_AND_DISK)
+    active = graph.without_nodes(joining, shared).persist(StorageLevel.MEMORY_AND_DISK)
+    return Graph(all_edges, joining, active, shared)
+
+
+def previous_nodes(mapping: DataFrame) -> DataFrame:
+    return mapping.select(rules.node_key(F.col("id_type"), F.col("id_value")).alias("node"), "one_id", "cluster_id", "assigned_ds")
+
+
+def recompute_scope(previous: DataFrame, seeds: DataFrame) -> DataFrame:
+    """Previous rows of every cluster a seed touches: the identities the run must recompute.
+
+    Clusters (graph components before the identity guard's cuts) are closed under the active
+    edges, so recomputing whole clusters plus the new identifiers gives exactly what a full
+    recompute would give them; everything else cannot have changed.
+    """
+    touched = previous.join(seeds, on="node", how="left_semi").select("cluster_id").distinct()
+    return previous.join(touched, on="cluster_id", how="left_semi")
+
+
+def shared_changes(current: DataFrame, before: DataFrame, joining: DataFrame) -> DataFrame:
+    """Values whose shared judgement changed, with their neighbours: their identities change."""
+    now = current.select("node")
+    then = before.select(rules.node_key(F.col("id_type"), F.col("id_value")).alias("node"))
+    changed = now.join(then, on="node", how="left_anti").unionByName(then.join(now, on="node", how="left_anti"))
+    neighbours = (
+        joining.join(changed.withColumnRenamed("node", "src"), on="src", how="left_semi").select(F.col("dst").alias("node"))
+        .unionByName(joining.join(changed.withColumnRenamed("node", "dst"), on="dst", how="left_semi").select(F.col("src").alias("node")))
+    )
+    return changed.unionByName(neighbours).distinct()
+
+
+def resolve(build: OneidBuild, universe: DataFrame, active: DataFrame, previous: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """``(node, cluster, one_id)`` for ``universe`` and the ds's merge-log events."""
+    sub_edges = graph.within(active, universe).persist(StorageLevel.MEMORY_AND_DISK)
+    clusters = build.components(universe, sub_edges.select("src", "dst")).withColumnRenamed("component", "cluster")
+    guarded = graph.guard_identities(clusters, sub_edges, build.conf.max_per_identity, build.components)
+    return assign.assign(guarded, previous.select("node", "one_id"), sub_edges, build.ds)
+
+
+def node_attributes(sightings: DataFrame) -> DataFrame:
+    return sightings.groupBy("node", "id_type", "id_value").agg(
+        F.min("first_seen_at").alias("first_seen"),
+        F.max("last_seen_at").alias("last_seen"),
+        F.array_sort(F.array_distinct(F.flatten(F.collect_list("sources")))).alias("sources"),
+    ).withColumn("source_count", F.size("sources").cast("int"))
+
+
+def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, mode: str = INCREMENTAL,
+        from_scratch: bool = False) -> OneidResult:
+    """Resolves identities for ``ds``.
+
+    Args:
+        mode: ``incremental`` recomputes the identities the day's evidence reaches; ``full``
+            reprocesses all evidence up to ds (after a rule change) and recomputes every
+            identity. Both keep one_ids stable against the previous run.
+        from_scratch: ignore the previous run's ids (a first build, or tests comparing modes).
+    """
+    conf = load_oneid_settings()
+    build = OneidBuild(spark, settings, catalog, ds, conf)
+    started = time.monotonic()
+    try:
+        _resolve_day(build, mode, from_scratch)
+    except (OneidValidationError, OneidOrderError) as error:
+        build.result.failure = str(error)
+    finally:
+        if build.validations:
+            results = quality.results_frame(spark, build.validations).withColumn("ds", F.lit(ds))
+            tables.overwrite(spark, settings, build.table("dq_results"), results, f"ds = DATE'{ds.isoformat()}'")
+    build.result.figures["seconds"] = round(time.monotonic() - started)
+    return build.result
+
+
+def _resolve_day(build: OneidBuild, mode: str, from_scratch: bool) -> None:
+    conf, ds, spark = build.conf, build.ds, build.spark
+    before = None if from_scratch else previous_run(build)
+    if mode == INCREMENTAL and before is not None and before.fingerprint != conf.fingerprint:
+        raise OneidOrderError(
+            f"conf/oneid.yml changed since the run of {before.ds} (rules fingerprint {before.fingerprint} → "
+            f"{conf.fingerprint}): run `cdp oneid rebuild --ds {ds}` to apply it to all evidence."
+        )
+    versions = before.versions if before else {}
+    previous_mapping = build.read_version("id_mapping", versions.get("id_mapping"))
+    previous_shared = build.read_version("shared_identifiers", versions.get("shared_identifiers"))
+    previous_aliases = build.read_version("one_id_alias", versions.get("one_id_alias"))
+
+    # With no earlier run to build on, the day is a full build over all evidence so far.
+    incremental = mode == INCREMENTAL and before is not None
+    build.result.mode = INCREMENTAL if incremental else FULL
+    normalized = normalized_evidence(build, up_to=not incremental).persist(StorageLevel.MEMORY_AND_DISK)
+    day_links = rules.links(normalized, conf.rules)
+    day_sightings = rules.sightings(normalized)
+    scope = f"dt = DATE'{ds.isoformat()}'" if incremental else f"dt <= DATE'{ds.isoformat()}'"
+    build.publish("links", day_links, scope, validate=False)
+    build.publish("sightings", day_sightings, scope, validate=False)
+    up_to_ds = F.col("dt") <= F.lit(ds)
+    links = build.read("links").where(up_to_ds)
+    sightings = build.read("sightings").where(up_to_ds)
+    today_links = links.where(F.col("dt") == F.lit(ds)) if incremental else links
+
+    identity = identity_graph(links, conf)
+    previous = previous_nodes(previous_mapping).persist(StorageLevel.MEMORY_AND_DISK)
+    attributes = node_attributes(sightings).persist(StorageLevel.MEMORY_AND_DISK)
+    if incremental:
+        seeds = (
+            sightings.where(F.col("dt") == F.lit(ds)).select("node")
+            .unionByName(today_links.select(F.col("src").alias("node")))
+            .unionByName(today_links.select(F.col("dst").alias("node")))
+            .unionByName(shared_changes(identity.shared, previous_shared, identity.joining))
+            .distinct()
+        )
+        recomputed_previous = recompute_scope(previous, seeds)
+        universe = recomputed_previous.select("node").unionByName(seeds).distinct()
+    else:
+        recomputed_previous = previous
+        universe = attributes.select("node")
+    universe = universe.join(identity.shared.select("node"), on="node", how="left_anti").persist(StorageLevel.MEMORY_AND_DISK)
+    assigned, events = resolve(build, universe, identity.active, recomputed_previous)
+    assigned = assigned.localCheckpoint()
+    events = events.localCheckpoint()
+
+    kept = previous.join(recomputed_previous.select("node"), on="node", how="left_anti")
+    changed_ds = (
+        assigned.join(previous.select("node", F.col("one_id").alias("old_one_id"), "assigned_ds"), on="node", how="left")
+        .withColumn("assigned_ds", F.when(F.col("old_one_id").eqNullSafe(F.col("one_id")), F.col("assigned_ds"))
+                    .otherwise(F.lit(ds)))
+        .select("node", "one_id", F.col("cluster").alias("cluster_id"), "assigned_ds")
+    )
+    mapping = (
+        kept.select("node", "one_id", "cluster_id", "assigned_ds").unionByName(changed_ds)
+        .join(attributes, on="node", how="inner")
+        .select(*MAPPING_COLUMNS)
+    )
+    build.publish("id_mapping", mapping)
+    mapping = build.read("id_mapping").persist(StorageLevel.MEMORY_AND_DISK)
+
+    shared = (
+        identity.shared.join(previous_shared.select("id_type", "id_value", "first_shared_ds"), on=["id_type", "id_value"], how="left")
+        .withColumn("first_shared_ds", F.coalesce("first_shared_ds", F.lit(ds)))
+        .withColumn("decision", F.lit(graph.SHARED_DECISION))
+        .select(*SHARED_COLUMNS)
+    )
+    build.publish("shared_identifiers", shared)
+    build.publish("one_id_alias", assign.resolve_aliases(previous_aliases, events, ds))
+    build.publish("merge_log", events, f"ds = DATE'{ds.isoformat()}'")
+    _publish_downstream(build, mapping, normalized if not incremental else normalized_evidence(build, up_to=True))
+
+    day_rejected = rules.rejected(normalized.where(F.col("dt") == F.lit(ds)))
+    recomputed = universe.count()
+    build.publish("stats", stats.build(ds, mapping, events, identity.shared, day_rejected,
+                                       today_links.where(F.col("dt") == F.lit(ds)), recomputed),
+                  f"ds = DATE'{ds.isoformat()}'", validate=False)
+    figures = {row.kind: row["count"] for row in events.groupBy("kind").count().collect()}
+    build.result.figures.update(
+        identifiers=mapping.count(), identities=mapping.select("one_id").distinct().count(), recomputed=recomputed,
+        shared=identity.shared.count(), **figures,
+    )
+    _record_run(build, build.result.mode)
+    normalized.unpersist()
+
+
+def _publish_downstream(build: OneidBuild, mapping: DataFrame, all_evidence: DataFrame) -> None:
+    """The golden profiles, record owners and trade per identity, from the new mapping."""
+    ds, conf = build.ds, build.conf
+    nodes = mapping.select(rules.node_key(F.col("id_type"), F.col("id_value")).alias("node"), "one_id")
+    valid = rules.valid_identifiers(all_evidence)
+    owners = records.owners(valid, nodes, conf.record_owner)
+    build.publish("record_identity", owners)
+    owners = build.read("record_identity")
+
+    cdm = functools.partial(tables.read_table, build.spark, build.settings)
+    orders = cdm(build.catalog.table("cdm.fct_order"))
+    receivers = (
+        valid.where((F.col("source") == "ecom") & (F.col("field") == "receiver_mobile"))
+        .join(nodes, on="node", how="inner")
+        .select("record_key", "one_id")
+        .distinct()
+    )
+    shipped = profile.self_shipped_addresses(orders, receivers, owners.select("record_key", "one_id"))
+    members = cdm(build.catalog.table("cdm.dim_member")).where(F.col("is_current") & ~F.col("is_inferred"))
+    golden = profile.build(mapping, members, shipped, conf.source_priority, pii_salt(), ds)
+    build.publish("profile", golden)
+
+    windows = load_cdm_settings().trade_windows_days
+    owned_orders = orders.join(owners.select("record_key", "one_id"), on="record_key", how="left")
+    trade = agg_member_trade.build(owned_orders, ds, windows, key="one_id")
+    build.publish("cdm.agg_one_id_trade", trade, f"dt = DATE'{ds.isoformat()}'")
+
+
+def _record_run(build: OneidBuild, mode: str) -> None:
+    row = [(build.ds, mode, build.conf.fingerprint, {name: build.versions[name] for name in MAPPING_STATE})]
+    frame = build.spark.createDataFrame(row, "ds date, mode string, rules_fingerprint string, versions map<string,long>")
+    tables.overwrite(build.spark, build.settings, build.table("runs"), frame, f"ds = DATE'{build.ds.isoformat()}'")
+
+
+def preview(spark: SparkSession, settings: Settings, catalog: Catalog, conf_path: Path, ds: date | None = None) -> list[str]:
+    """What ``conf_path`` would do to the identities of ``ds`` (default: the newest run), written nowhere.
+
+    The whole evidence up to ds is resolved under the new rules and compared with the
+    published mapping: identities that would merge or split, and the largest one after.
+    """
+    new_conf = load_oneid_settings(conf_path)
+    runs = tables.read_table_if_exists(spark, settings, catalog.table("oneid.runs"))
+    if runs is None or runs.isEmpty():
+        raise OneidOrderError("OneID has not run yet: there is nothing to compare the new rules with")
+    ds = ds or runs.agg(F.max("ds")).first()[0]
+    build = OneidBuild(spark, settings, catalog, ds, new_conf)
+    normalized = normalized_evidence(build, up_to=True).persist(StorageLevel.MEMORY_AND_DISK)
+    identity = identity_graph(rules.links(normalized, new_conf.rules), new_conf)
+    universe = (
+        rules.sightings(normalized).select("node").distinct()
+        .join(identity.shared.select("node"), on="node", how="left_anti")
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    sub_edges = graph.within(identity.active, universe)
+    clusters = build.components(universe, sub_edges.select("src", "dst")).withColumnRenamed("component", "cluster")
+    proposed = graph.guard_identities(clusters, sub_edges, new_conf.max_per_identity, build.components)
+    current = previous_nodes(build.read("id_mapping")).select("node", "one_id")
+    both = proposed.select("node", "component").join(current, on="node", how="inner").persist(StorageLevel.MEMORY_AND_DISK)
+    merging = both.groupBy("component").agg(F.countDistinct("one_id").alias("ids")).where(F.col("ids") > 1)
+    splitting = both.groupBy("one_id").agg(F.countDistinct("component").alias("parts")).where(F.col("parts") > 1)
+    sizes = proposed.groupBy("component").count()
+    figures = {
+        "identities now": current.select("one_id").distinct().count(),
+        "identities under the new rules": sizes.count(),
+        "identities that would merge (new identities holding 2+ one_ids)": merging.count(),
+        "one_ids merged away": merging.agg(F.coalesce(F.sum(F.col("ids") - 1), F.lit(0))).first()[0],
+        "identities that would split (one_ids spread over 2+ identities)": splitting.count(),
+        "new identities split off": splitting.agg(F.coalesce(F.sum(F.col("parts") - 1), F.lit(0))).first()[0],
+        "identifiers mapped now": current.count(),
+        "identifiers mapped under the new rules": universe.count(),
+        "shared values now": build.read("shared_identifiers").count(),
+        "shared values under the new rules": identity.shared.count(),
+        "largest identity under the new rules": sizes.agg(F.coalesce(F.max("count"), F.lit(0))).first()[0],
+    }
+    normalized.unpersist()
+    width = max(len(name) for name in figures)
+    return [f"preview of {conf_path} against the mapping of {ds} (nothing written)"] + [
+        f"{name:<{width}}  {value:>10}" for name, value in figures.items()
+    ]
+
+
+def lookup(spark: SparkSession, settings: Settings, catalog: Catalog, one_id: str) -> DataFrame:
+    """The identifiers of ``one_id``, following an alias when it was merged away."""
+    aliases = tables.read_table(spark, settings, catalog.table("oneid.one_id_alias"))
+    survivor = aliases.where(F.col("alias_one_id") == one_id).select("one_id").first()
+    current = survivor.one_id if survivor else one_id
+    mapping = tables.read_table(spark, settings, catalog.table("oneid.id_mapping"))
+    return mapping.where(F.col("one_id") == current).select(
+        F.lit(one_id).alias("asked_one_id"), "one_id", "id_type", "id_value", "first_seen", "last_seen", "sources"
+    )
