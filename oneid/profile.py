@@ -59,7 +59,9 @@ def _candidates(group: str, frame: DataFrame, values: dict[str, Column], source:
     return frame.select(
         "one_id",
         F.lit(group).alias("attribute_group"),
-        F.struct(*[values[name].cast("string").alias(name) for name in GROUPS[group]]).alias("value"),
+        # One struct type for every group, so the candidates of all groups union into one frame.
+        F.struct(*[(values[name] if name in values else F.lit(None)).cast("string").alias(name) for name in ATTRIBUTES])
+        .alias("value"),
         source.alias("source"),
         observed_at.cast("timestamp_ntz").alias("observed_at"),
     )
