@@ -89,7 +89,9 @@ def _merges(home: DataFrame, identity: DataFrame, components: DataFrame, previou
             F.col("one_id").alias("from_one_id"),
             F.col("survivor").alias("to_one_id"),
             F.lit(MERGE).alias("kind"),
-            F.concat(F.lit("linked by "), F.coalesce(F.array_join("rules", ", "), F.lit("a new identifier linked to both"))).alias("reason"),
+            F.when(F.col("rules").isNull(), F.lit("a new identifier linked to both"))
+            .otherwise(F.concat(F.lit("linked by "), F.array_join("rules", ", ")))
+            .alias("reason"),
         )
     )
 

@@ -11,6 +11,15 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 COLUMNS = ("ds", "metric", "dimension", "value")
+
+
+def _rows(ds: date, metric: str, frame: DataFrame, dimension: F.Column, value: F.Column) -> DataFrame:
+    return frame.select(
+        F.lit(ds).alias("ds"), F.lit(metric).alias("metric"), dimension.cast("string").alias("dimension"),
+        value.cast("long").alias("value"),
+    )
+
+
 def size_bucket(size: F.Column) -> F.Column:
     """Cluster sizes 1–5 exactly, then ranges: the tail is where bad merges show."""
     return (

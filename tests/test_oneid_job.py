@@ -1,0 +1,189 @@
+"""The OneID job over three golden days: merges, a shared value that splits an identity,
+stable ids, incremental == full, reruns, refusal of an out-of-order day, profile, trade."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs import build_oneid
+from jobs.catalog import register_tables
+from jobs.config import load_catalog
+
+DAY1, DAY2, DAY3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
+MOBILE_A, MOBILE_B, MOBILE_D, MOBILE_E, MOBILE_F = "13800138000", "13900139000", "13700137000", "13600136000", "13500135000"
+STORE_PHONE = "13512345678"
+
+
+def record(day, key, source_entity, fields):
+    source, entity = source_entity.split(".")
+    return [(day, source, entity, key, field, id_type, raw, scope) for field, id_type, raw, scope in fields]
+
+
+def golden_evidence():
+    day1 = (
+        record(DAY1, "crm.members:M1", "crm.members", [
+            ("member_id", "member_id", "M1", None), ("card_no", "card_no", "c1", None),
+            ("mobile", "mobile", "+86 138 0013 8000", None), ("email", "email", " Ann@QQ.com ", None)])
+        + record(DAY1, "pos.orders:P1", "pos.orders", [("card_no", "card_no", "C1", None), ("mobile", "mobile", MOBILE_A, None)])
+        + record(DAY1, "wechat.users:wxapp:o1", "wechat.users", [
+            ("openid", "wx_openid", "o1", "wxapp"), ("unionid", "wx_unionid", "U1", None), ("member_id", "member_id", "M1", None)])
+        + record(DAY1, "ecom.orders:tmall:E1", "ecom.orders", [
+            ("buyer_id", "ecom_buyer_id", "tb1", "tmall"), ("receiver_mobile", "mobile", MOBILE_B, None)])
+        + record(DAY1, "pos.orders:P2", "pos.orders", [("mobile", "mobile", "13800000000", None)])
+        + record(DAY1, "crm.members:M2", "crm.members", [
+            ("member_id", "member_id", "M2", None), ("card_no", "card_no", "C2", None), ("mobile", "mobile", MOBILE_D, None)])
+        + record(DAY1, "crm.members:M4", "crm.members", [
+            ("member_id", "member_id", "M4", None), ("card_no", "card_no", "C4", None), ("mobile", "mobile", MOBILE_F, None)])
+    )
+    day2 = (
+        record(DAY2, "crm.members:M3", "crm.members", [
+            ("member_id", "member_id", "M3", None), ("card_no", "card_no", "C3", None), ("mobile", "mobile", MOBILE_E, None)])
+        + record(DAY2, "wechat.users:wxapp:o3", "wechat.users", [
+            ("openid", "wx_openid", "o3", "wxapp"), ("unionid", "wx_unionid", "U3", None)])
+        # The flagship's phone typed for two members: under the limit, so it joins them today.
+        + record(DAY2, "pos.orders:P4", "pos.orders", [("card_no", "card_no", "C2", None), ("mobile", "mobile", STORE_PHONE, None)])
+        + record(DAY2, "pos.orders:P5", "pos.orders", [("card_no", "card_no", "C4", None), ("mobile", "mobile", STORE_PHONE, None)])
+    )
+    day3 = record(DAY3, "pos.orders:P3", "pos.orders", [("card_no", "card_no", "C3", None), ("mobile", "mobile", MOBILE_A, None)])
+    for n in range(5, 9):  # four more cards typed with the store phone: 6 anchors > 5, it is shared
+        day3 += record(DAY3, f"pos.orders:P{n + 10}", "pos.orders",
+                       [("card_no", "card_no", f"C{n}", None), ("mobile", "mobile", STORE_PHONE, None)])
+    return day1 + day2 + day3
+
+
+def one_id(day: date, smallest_node: str) -> str:
+    return f"O{day:%Y%m%d}" + hashlib.sha256(smallest_node.encode()).hexdigest()[:16]
+
+
+@pytest.fixture
+def lakehouse(spark, settings_for, tmp_path):
+    settings = settings_for()
+    catalog = load_catalog()
+    rows = [
+        (*row[:7], row[7], datetime.combine(row[0], datetime.min.time()) + timedelta(hours=10, minutes=n))
+        for n, row in enumerate(golden_evidence())
+    ]
+    evidence = spark.createDataFrame(
+        rows, "dt date, source string, entity string, record_key string, field string, id_type string, raw_value string, "
+              "scope string, event_at timestamp_ntz",
+    )
+    evidence.write.format("delta").partitionBy("dt").save(catalog.table("cdm.identity_evidence").path(settings.lakehouse))
+    members = spark.createDataFrame(
+        [("M1", True, False, "安娜", "F", date(1990, 5, 1), datetime(2026, 3, 1, 9)),
+         ("M3", True, False, "安安", "F", None, datetime(2026, 3, 2, 9))],
+        "member_id string, is_current boolean, is_inferred boolean, member_name string, gender string, birthday date, "
+        "attributes_at timestamp_ntz",
+    )
+    members.write.format("delta").save(catalog.table("cdm.dim_member").path(settings.lakehouse))
+    orders = spark.createDataFrame(
+        [("pos.orders:P1", "pos:P1", None, None, datetime(2026, 3, 1, 10), DAY1, True, Decimal("100.00")),
+         ("pos.orders:P3", "pos:P3", None, None, datetime(2026, 3, 3, 10), DAY3, True, Decimal("50.00")),
+         ("ecom.orders:tmall:E1", "ecom:tmall:E1", "浙江省", "杭州市", datetime(2026, 3, 1, 11), DAY1, True, Decimal("80.00"))],
+        "record_key string, order_key string, ship_province string, ship_city string, order_at timestamp_ntz, "
+        "order_date date, is_purchase boolean, net_paid_amount decimal(18,2)",
+    )
+    orders.write.format("delta").save(catalog.table("cdm.fct_order").path(settings.lakehouse))
+    register_tables(spark, settings, catalog)
+    return settings, catalog
+
+
+def run(spark, lakehouse, ds, **kwargs):
+    settings, catalog = lakehouse
+    result = build_oneid.run(spark, settings, catalog, ds, **kwargs)
+    assert result.failure is None, result.failure
+    return result
+
+
+def partition(spark) -> set[frozenset[str]]:
+    rows = spark.sql("SELECT one_id, concat(id_type, ':', id_value) AS node FROM oneid.id_mapping").collect()
+    groups: dict[str, set[str]] = {}
+    for row in rows:
+        groups.setdefault(row.one_id, set()).add(row.node)
+    return {frozenset(nodes) for nodes in groups.values()}
+
+
+def snapshot(spark, table: str) -> list:
+    return sorted(spark.table(table).collect(), key=repr)
+
+
+M1_IDENTITY = {"member_id:M1", "card_no:C1", f"mobile:{MOBILE_A}", "email:ann@qq.com", "wx_openid:o1", "wx_unionid:U1"}
+M2_IDENTITY = {"member_id:M2", "card_no:C2", f"mobile:{MOBILE_D}"}
+M4_IDENTITY = {"member_id:M4", "card_no:C4", f"mobile:{MOBILE_F}"}
+M3_IDENTITY = {"member_id:M3", "card_no:C3", f"mobile:{MOBILE_E}"}
+
+
+def test_three_days_of_identities(spark, lakehouse):
+    first = run(spark, lakehouse, DAY1)
+    assert first.mode == build_oneid.FULL
+    assert partition(spark) == {frozenset(M1_IDENTITY), frozenset(M2_IDENTITY), frozenset(M4_IDENTITY),
+                                frozenset({"ecom_buyer_id:tmall:tb1"}), frozenset({f"mobile:{MOBILE_B}"})}
+    stats = {(r.metric, r.dimension): r.value for r in spark.table("oneid.stats").where(F.col("ds") == DAY1).collect()}
+    assert stats[("rejected_values", "mobile/placeholder")] == 1
+    assert stats[("identities", "")] == 5 and stats[("largest_cluster", "")] == 6
+
+    second = run(spark, lakehouse, DAY2)
+    assert second.mode == build_oneid.INCREMENTAL
+    id_m2, id_m4 = one_id(DAY1, "card_no:C2"), one_id(DAY1, "card_no:C4")
+    survivor, merged = min(id_m2, id_m4), max(id_m2, id_m4)
+    day2_log = spark.table("oneid.merge_log").where(F.col("ds") == DAY2).select("from_one_id", "to_one_id", "kind", "reason").collect()
+    assert [tuple(r) for r in day2_log] == [(merged, survivor, "merge", "a new identifier linked to both")]
+    untouched = {r.one_id for r in spark.table("oneid.id_mapping").where(F.col("id_value") == "M1").collect()}
+    assert untouched == {one_id(DAY1, "card_no:C1")}
+
+    run(spark, lakehouse, DAY3)
+    expected = {frozenset(M1_IDENTITY | M3_IDENTITY), frozenset(M2_IDENTITY), frozenset(M4_IDENTITY),
+                frozenset({"ecom_buyer_id:tmall:tb1"}), frozenset({f"mobile:{MOBILE_B}"}),
+                frozenset({"wx_openid:o3", "wx_unionid:U3"}), *(frozenset({f"card_no:C{n}"}) for n in range(5, 9))}
+    assert partition(spark) == expected
+    ids = {r.id_value: r.one_id for r in spark.table("oneid.id_mapping").collect()}
+    # The older identity survives the merge; the C2 part keeps the merged id (a 3–3 tie goes
+    # to the smaller key), the C4 part splits off with a new id.
+    assert ids["M1"] == ids["M3"] == one_id(DAY1, "card_no:C1")
+    assert ids["M2"] == survivor and ids["M4"] == one_id(DAY3, "card_no:C4")
+    day3_log = {tuple(r) for r in spark.table("oneid.merge_log").where(F.col("ds") == DAY3)
+                .select("from_one_id", "to_one_id", "kind", "reason").collect()}
+    assert day3_log == {
+        (one_id(DAY2, "card_no:C3"), one_id(DAY1, "card_no:C1"), "merge", "linked by pos_card_mobile"),
+        (survivor, one_id(DAY3, "card_no:C4"), "split", "links to the rest were removed (a value judged shared, or a rule change)"),
+    }
+    shared = spark.table("oneid.shared_identifiers").collect()
+    assert [(r.id_type, r.id_value, r.anchors, dict(r.anchors_by_type), r.first_shared_ds) for r in shared] == [
+        ("mobile", STORE_PHONE, 6, {"card_no": 6}, DAY3)]
+    aliases = {r.alias_one_id: r.one_id for r in spark.table("oneid.one_id_alias").collect()}
+    assert aliases == {merged: survivor, one_id(DAY2, "card_no:C3"): one_id(DAY1, "card_no:C1")}
+
+    golden = spark.table("oneid.profile").where(F.col("one_id") == one_id(DAY1, "card_no:C1")).first()
+    assert (golden.member_id, golden.mobile_masked, golden.name, golden.birthday, golden.identifier_count) == (
+        "M3", "138****8000", "安安", date(1990, 5, 1), 9)
+    assert golden.mobile_hash == hashlib.sha256((os.environ["CDP_PII_SALT"] + MOBILE_A).encode()).hexdigest()
+    assert (golden.member_id_source, golden.mobile_source, golden.name_source, golden.birthday_source) == ("crm", "crm", "crm", "crm")
+    # A gift's address is not the buyer's: tb1's receiver is someone else.
+    buyer = spark.table("oneid.profile").where(F.col("one_id") == ids["tmall:tb1"]).first()
+    assert buyer.city is None and buyer.mobile_masked is None
+
+    trade = {r.one_id: (r.orders_lifetime, r.net_paid_lifetime) for r in
+             spark.table("cdm.agg_one_id_trade").where(F.col("dt") == DAY3).collect()}
+    assert trade == {one_id(DAY1, "card_no:C1"): (2, Decimal("150.00")), ids["tmall:tb1"]: (1, Decimal("80.00"))}
+
+    # A rerun of the day gives the same tables.
+    tables = ["oneid.id_mapping", "oneid.merge_log", "oneid.one_id_alias", "oneid.profile", "oneid.shared_identifiers",
+              "oneid.record_identity", "oneid.stats"]
+    before = {table: snapshot(spark, table) for table in tables}
+    run(spark, lakehouse, DAY3)
+    assert {table: snapshot(spark, table) for table in tables} == before
+
+    # An earlier day cannot be run again on top of a later one.
+    settings, catalog = lakehouse
+    refused = build_oneid.run(spark, settings, catalog, DAY2)
+    assert refused.failure and "already ran for 2026-03-03" in refused.failure
+
+    # Incremental equals a full recompute from nothing.
+    incremental = partition(spark)
+    run(spark, lakehouse, DAY3, mode=build_oneid.FULL, from_scratch=True)
+    assert partition(spark) == incremental
