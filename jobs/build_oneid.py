@@ -374,6 +374,8 @@ def preview(spark: SparkSession, settings: Settings, catalog: Catalog, conf_path
     merging = both.groupBy("component").agg(F.countDistinct("one_id").alias("ids")).where(F.col("ids") > 1)
     splitting = both.groupBy("one_id").agg(F.countDistinct("component").alias("parts")).where(F.col("parts") > 1)
     sizes = proposed.groupBy("component").count()
+    unmapped_now = universe.join(current, on="node", how="left_anti").count()
+    unmapped_new = current.join(universe, on="node", how="left_anti").count()
     figures = {
         "identities now": current.select("one_id").distinct().count(),
         "identities under the new rules": sizes.count(),
@@ -385,13 +387,21 @@ def preview(spark: SparkSession, settings: Settings, catalog: Catalog, conf_path
         "identifiers mapped under the new rules": universe.count(),
         "shared values now": build.read("shared_identifiers").count(),
         "shared values under the new rules": identity.shared.count(),
+        "identifiers mapped only under the new rules": unmapped_now,
+        "identifiers no longer mapped under the new rules": unmapped_new,
         "largest identity under the new rules": sizes.agg(F.coalesce(F.max("count"), F.lit(0))).first()[0],
     }
+    identical = not any(figures[name] for name in (
+        "identities that would merge (new identities holding 2+ one_ids)",
+        "identities that would split (one_ids spread over 2+ identities)",
+        "identifiers mapped only under the new rules", "identifiers no longer mapped under the new rules"))
     normalized.unpersist()
     width = max(len(name) for name in figures)
-    return [f"preview of {conf_path} against the mapping of {ds} (nothing written)"] + [
-        f"{name:<{width}}  {value:>10}" for name, value in figures.items()
-    ]
+    return (
+        [f"preview of {conf_path} against the mapping of {ds} (nothing written)"]
+        + [f"{name:<{width}}  {value:>10}" for name, value in figures.items()]
+        + [f"{'same partition as the published mapping':<{width}}  {'yes' if identical else 'no':>10}"]
+    )
 
 
 def lookup(spark: SparkSession, settings: Settings, catalog: Catalog, one_id: str) -> DataFrame:

@@ -1,10 +1,18 @@
-"""`cdp oneid evaluate`: the published mapping against a sample generator's identity truth."""
+"""`cdp oneid evaluate`: the published mapping against a sample generator's identity truth.
+
+Besides pairwise accuracy (``oneid.accuracy``) it checks id stability run over run: for
+every pair of consecutive runs, the persons none of whose identifiers were seen on the later
+day must keep exactly the one_ids they had (the mapping of each run is read back by the Delta
+version ``oneid.runs`` recorded).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from jobs import catalog as tables
 from jobs.config import Catalog, Settings, load_oneid_settings
@@ -12,12 +20,65 @@ from oneid.accuracy import Accuracy
 from oneid.accuracy import evaluate as accuracy_of
 
 
-def evaluate(spark: SparkSession, settings: Settings, catalog: Catalog, truth: Path) -> Accuracy:
+@dataclass(frozen=True)
+class Stability:
+    ds: str
+    persons_without_new_evidence: int
+    persons_with_changed_one_id: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: Accuracy
+    stability: list[Stability]
+
+    def lines(self) -> list[str]:
+        lines = ["== accuracy against the generator's truth", *self.accuracy.lines()]
+        if self.stability:
+            lines += ["== one_id stability: persons with no evidence on the day keep their one_ids",
+                      f"{'ds':<12} {'persons without new evidence':>30} {'of them with a changed one_id':>30}"]
+            lines += [f"{row.ds:<12} {row.persons_without_new_evidence:>30,} {row.persons_with_changed_one_id:>30,}"
+                      for row in self.stability]
+        return lines
+
+
+def evaluate(spark: SparkSession, settings: Settings, catalog: Catalog, truth: Path) -> Evaluation:
     """Reads the truth CSVs of ``truth`` (the generator's ``_truth`` folder) and measures."""
-    def csv(name: str):
+    def csv(name: str) -> DataFrame:
         return spark.read.option("header", True).option("inferSchema", False).csv(str(truth / name))
 
-    mapping = tables.read_table(spark, settings, catalog.table("oneid.id_mapping"))
-    links = tables.read_table(spark, settings, catalog.table("oneid.links"))
-    return accuracy_of(mapping, links, csv("identifiers.csv"), csv("non_identifiers.csv"),
-                       load_oneid_settings().join_threshold)
+    def table(name: str) -> DataFrame:
+        return tables.read_table(spark, settings, catalog.table(name))
+
+    identifiers = csv("identifiers.csv")
+    # Values several persons use legitimately (family devices, gift receivers' mobiles) are
+    # no one's identifier: they count as non-identifiers of their kind.
+    shared = csv("shared.csv").select("id_type", F.col("id_value").alias("raw_value"), "kind")
+    non_identifiers = csv("non_identifiers.csv").unionByName(shared)
+    accuracy = accuracy_of(table("oneid.id_mapping"), table("oneid.links"), identifiers, non_identifiers,
+                           load_oneid_settings().join_threshold)
+    return Evaluation(accuracy, stability(spark, settings, catalog, identifiers))
+
+
+def stability(spark: SparkSession, settings: Settings, catalog: Catalog, identifiers: DataFrame) -> list[Stability]:
+    runs = sorted(tables.read_table(spark, settings, catalog.table("oneid.runs")).collect(), key=lambda row: row.ds)
+    path = catalog.table("oneid.id_mapping").path(settings.lakehouse)
+    sightings = tables.read_table(spark, settings, catalog.table("oneid.sightings"))
+
+    def mapping_at(run) -> DataFrame:
+        return spark.read.format("delta").option("versionAsOf", run.versions["id_mapping"]).load(path)
+
+    report = []
+    for before, after in zip(runs, runs[1:]):
+        seen = sightings.where(F.col("dt") == F.lit(after.ds)).select("id_type", "id_value")
+        touched = identifiers.join(seen, on=["id_type", "id_value"], how="left_semi").select("person_id").distinct()
+        quiet = identifiers.join(touched, on="person_id", how="left_anti")
+        old = mapping_at(before).select("id_type", "id_value", F.col("one_id").alias("old_one_id"))
+        new = mapping_at(after).select("id_type", "id_value", "one_id")
+        compared = quiet.join(old, on=["id_type", "id_value"], how="inner").join(new, on=["id_type", "id_value"], how="left")
+        counts = compared.agg(
+            F.countDistinct("person_id").alias("persons"),
+            F.countDistinct(F.when(~F.col("one_id").eqNullSafe(F.col("old_one_id")), F.col("person_id"))).alias("changed"),
+        ).first()
+        report.append(Stability(after.ds.isoformat(), counts.persons, counts.changed))
+    return report
