@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: a generated landing zone, then `cdp run` for each business date, as the daily DAG
-# would run it, then a check that the rejects equal the generator's bad-row truth.
+# would run it, then a check that the rejects equal the generator's bad-row truth, row counts,
+# and OneID scored against the generator's identity truth.
 set -euo pipefail
 demo=${1:-demo} start=${2:-2026-01-01} days=${3:-3} persons=${4:-10000}
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +20,11 @@ done
 counts=""
 for table in dim_date dim_region dim_store dim_product dim_channel dim_member fct_order fct_order_item \
              fct_ecom_order_lifecycle fct_trade_daily agg_member_trade fct_points fct_coupon fct_event \
-             identity_evidence unknown_references; do
+             identity_evidence unknown_references agg_one_id_trade; do
     counts+="${counts:+ UNION ALL }SELECT 'cdm.$table' AS table_name, count(*) AS row_count FROM cdm.$table"
 done
+for table in id_mapping profile merge_log one_id_alias shared_identifiers record_identity; do
+    counts+=" UNION ALL SELECT 'oneid.$table' AS table_name, count(*) AS row_count FROM oneid.$table"
+done
 .venv/bin/cdp sql "$counts" --limit 50
+.venv/bin/cdp oneid evaluate --truth "$CDP_LANDING/_truth"
