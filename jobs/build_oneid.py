@@ -225,92 +225,135 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, mod
     return build.result
 
 
-def _resolve_day(build: OneidBuild, mode: str, from_scratch: bool) -> None:
-    conf, ds, spark = build.conf, build.ds, build.spark
-    before = None if from_scratch else previous_run(build)
-    if mode == INCREMENTAL and before is not None and before.fingerprint != conf.fingerprint:
-        raise OneidOrderError(
-            f"conf/oneid.yml changed since the run of {before.ds} (rules fingerprint {before.fingerprint} → "
-            f"{conf.fingerprint}): run `cdp oneid rebuild --ds {ds}` to apply it to all evidence."
-        )
-    versions = before.versions if before else {}
-    previous_mapping = build.read_version("id_mapping", versions.get("id_mapping"))
-    previous_shared = build.read_version("shared_identifiers", versions.get("shared_identifiers"))
-    previous_aliases = build.read_version("one_id_alias", versions.get("one_id_alias"))
+@dataclass(frozen=True)
+class PreviousState:
+    nodes: DataFrame  # (node, one_id, cluster_id, assigned_ds)
+    shared: DataFrame
+    aliases: DataFrame
 
+
+@dataclass(frozen=True)
+class DayInput:
+    normalized: DataFrame  # the evidence the run read (the ds, or everything up to it)
+    links: DataFrame  # every link up to ds
+    sightings: DataFrame  # every sighting up to ds
+    today_links: DataFrame
+    today_sightings: DataFrame
+
+
+def _resolve_day(build: OneidBuild, mode: str, from_scratch: bool) -> None:
+    before = None if from_scratch else previous_run(build)
+    _check_rules_unchanged(build, mode, before)
     # With no earlier run to build on, the day is a full build over all evidence so far.
     incremental = mode == INCREMENTAL and before is not None
     build.result.mode = INCREMENTAL if incremental else FULL
-    normalized = normalized_evidence(build, up_to=not incremental).persist(StorageLevel.MEMORY_AND_DISK)
-    day_links = rules.links(normalized, conf.rules)
-    day_sightings = rules.sightings(normalized)
-    scope = f"dt = DATE'{ds.isoformat()}'" if incremental else f"dt <= DATE'{ds.isoformat()}'"
-    build.publish("links", day_links, scope, validate=False)
-    build.publish("sightings", day_sightings, scope, validate=False)
-    up_to_ds = F.col("dt") <= F.lit(ds)
-    links = build.read("links").where(up_to_ds)
-    sightings = build.read("sightings").where(up_to_ds)
-    today_links = links.where(F.col("dt") == F.lit(ds)) if incremental else links
-
-    identity = identity_graph(links, conf)
-    previous = previous_nodes(previous_mapping).persist(StorageLevel.MEMORY_AND_DISK)
-    attributes = node_attributes(sightings).persist(StorageLevel.MEMORY_AND_DISK)
+    previous = _previous_state(build, before)
+    day = _draw_links(build, incremental)
+    identity = identity_graph(day.links, build.conf)
+    attributes = node_attributes(day.sightings).persist(StorageLevel.MEMORY_AND_DISK)
     if incremental:
-        seeds = (
-            sightings.where(F.col("dt") == F.lit(ds)).select("node")
-            .unionByName(today_links.select(F.col("src").alias("node")))
-            .unionByName(today_links.select(F.col("dst").alias("node")))
-            .unionByName(shared_changes(identity.shared, previous_shared, identity.joining))
-            .distinct()
-        )
-        recomputed_previous = recompute_scope(previous, seeds)
+        seeds = _seeds(day, identity, previous.shared)
+        recomputed_previous = recompute_scope(previous.nodes, seeds)
         universe = recomputed_previous.select("node").unionByName(seeds).distinct()
     else:
-        recomputed_previous = previous
-        universe = attributes.select("node")
+        recomputed_previous, universe = previous.nodes, attributes.select("node")
     universe = universe.join(identity.shared.select("node"), on="node", how="left_anti").persist(StorageLevel.MEMORY_AND_DISK)
     assigned, events = resolve(build, universe, identity.active, recomputed_previous)
-    assigned = assigned.localCheckpoint()
-    events = events.localCheckpoint()
+    assigned, events = assigned.localCheckpoint(), events.localCheckpoint()
+    mapping = _publish_mapping(build, previous.nodes, recomputed_previous, assigned, attributes)
+    _publish_logs(build, identity, previous, events)
+    _publish_downstream(build, mapping, day.normalized if not incremental else normalized_evidence(build, up_to=True))
+    _publish_stats(build, mapping, events, identity, day, universe.count())
+    _record_run(build, build.result.mode)
+    day.normalized.unpersist()
 
+
+def _check_rules_unchanged(build: OneidBuild, mode: str, before: PreviousRun | None) -> None:
+    if mode == INCREMENTAL and before is not None and before.fingerprint != build.conf.fingerprint:
+        raise OneidOrderError(
+            f"conf/oneid.yml changed since the run of {before.ds} (rules fingerprint {before.fingerprint} → "
+            f"{build.conf.fingerprint}): run `cdp oneid rebuild --ds {build.ds}` to apply it to all evidence."
+        )
+
+
+def _previous_state(build: OneidBuild, before: PreviousRun | None) -> PreviousState:
+    versions = before.versions if before else {}
+    mapping = build.read_version("id_mapping", versions.get("id_mapping"))
+    return PreviousState(
+        nodes=previous_nodes(mapping).persist(StorageLevel.MEMORY_AND_DISK),
+        shared=build.read_version("shared_identifiers", versions.get("shared_identifiers")),
+        aliases=build.read_version("one_id_alias", versions.get("one_id_alias")),
+    )
+
+
+def _draw_links(build: OneidBuild, incremental: bool) -> DayInput:
+    """Publishes the links and sightings of the evidence read, and reads back all up to ds."""
+    ds = build.ds
+    normalized = normalized_evidence(build, up_to=not incremental).persist(StorageLevel.MEMORY_AND_DISK)
+    scope = f"dt = DATE'{ds.isoformat()}'" if incremental else f"dt <= DATE'{ds.isoformat()}'"
+    build.publish("links", rules.links(normalized, build.conf.rules), scope, validate=False)
+    build.publish("sightings", rules.sightings(normalized), scope, validate=False)
+    links = build.read("links").where(F.col("dt") <= F.lit(ds))
+    sightings = build.read("sightings").where(F.col("dt") <= F.lit(ds))
+    today = F.col("dt") == F.lit(ds)
+    return DayInput(normalized, links, sightings, links.where(today), sightings.where(today))
+
+
+def _seeds(day: DayInput, identity: Graph, previous_shared: DataFrame) -> DataFrame:
+    """Identifiers the day reaches: seen today, linked today, or next to a changed shared value."""
+    return (
+        day.today_sightings.select("node")
+        .unionByName(day.today_links.select(F.col("src").alias("node")))
+        .unionByName(day.today_links.select(F.col("dst").alias("node")))
+        .unionByName(shared_changes(identity.shared, previous_shared, identity.joining))
+        .distinct()
+    )
+
+
+def _publish_mapping(build: OneidBuild, previous: DataFrame, recomputed_previous: DataFrame, assigned: DataFrame,
+                     attributes: DataFrame) -> DataFrame:
+    """The untouched rows of the previous mapping plus the recomputed ones; ``assigned_ds``
+    moves only for values whose one_id changed."""
     kept = previous.join(recomputed_previous.select("node"), on="node", how="left_anti")
-    changed_ds = (
+    recomputed = (
         assigned.join(previous.select("node", F.col("one_id").alias("old_one_id"), "assigned_ds"), on="node", how="left")
         .withColumn("assigned_ds", F.when(F.col("old_one_id").eqNullSafe(F.col("one_id")), F.col("assigned_ds"))
-                    .otherwise(F.lit(ds)))
+                    .otherwise(F.lit(build.ds)))
         .select("node", "one_id", F.col("cluster").alias("cluster_id"), "assigned_ds")
     )
     mapping = (
-        kept.select("node", "one_id", "cluster_id", "assigned_ds").unionByName(changed_ds)
+        kept.select("node", "one_id", "cluster_id", "assigned_ds").unionByName(recomputed)
         .join(attributes, on="node", how="inner")
         .select(*MAPPING_COLUMNS)
     )
     build.publish("id_mapping", mapping)
-    mapping = build.read("id_mapping").persist(StorageLevel.MEMORY_AND_DISK)
+    return build.read("id_mapping").persist(StorageLevel.MEMORY_AND_DISK)
 
+
+def _publish_logs(build: OneidBuild, identity: Graph, previous: PreviousState, events: DataFrame) -> None:
+    ds = build.ds
     shared = (
-        identity.shared.join(previous_shared.select("id_type", "id_value", "first_shared_ds"), on=["id_type", "id_value"], how="left")
+        identity.shared.join(previous.shared.select("id_type", "id_value", "first_shared_ds"), on=["id_type", "id_value"], how="left")
         .withColumn("first_shared_ds", F.coalesce("first_shared_ds", F.lit(ds)))
         .withColumn("decision", F.lit(graph.SHARED_DECISION))
         .select(*SHARED_COLUMNS)
     )
     build.publish("shared_identifiers", shared)
-    build.publish("one_id_alias", assign.resolve_aliases(previous_aliases, events, ds))
+    build.publish("one_id_alias", assign.resolve_aliases(previous.aliases, events, ds))
     build.publish("merge_log", events, f"ds = DATE'{ds.isoformat()}'")
-    _publish_downstream(build, mapping, normalized if not incremental else normalized_evidence(build, up_to=True))
 
-    day_rejected = rules.rejected(normalized.where(F.col("dt") == F.lit(ds)))
-    recomputed = universe.count()
-    build.publish("stats", stats.build(ds, mapping, events, identity.shared, day_rejected,
-                                       today_links.where(F.col("dt") == F.lit(ds)), recomputed),
+
+def _publish_stats(build: OneidBuild, mapping: DataFrame, events: DataFrame, identity: Graph, day: DayInput,
+                   recomputed: int) -> None:
+    ds = build.ds
+    rejected = rules.rejected(day.normalized.where(F.col("dt") == F.lit(ds)))
+    build.publish("stats", stats.build(ds, mapping, events, identity.shared, rejected, day.today_links, recomputed),
                   f"ds = DATE'{ds.isoformat()}'", validate=False)
     figures = {row.kind: row["count"] for row in events.groupBy("kind").count().collect()}
     build.result.figures.update(
         identifiers=mapping.count(), identities=mapping.select("one_id").distinct().count(), recomputed=recomputed,
         shared=identity.shared.count(), **figures,
     )
-    _record_run(build, build.result.mode)
-    normalized.unpersist()
 
 
 def _publish_downstream(build: OneidBuild, mapping: DataFrame, all_evidence: DataFrame) -> None:

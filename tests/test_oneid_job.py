@@ -7,6 +7,7 @@ import hashlib
 import os
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -15,6 +16,7 @@ from jobs import build_oneid
 from jobs.catalog import register_tables
 from jobs.config import load_catalog
 
+REPO = Path(__file__).resolve().parents[1]
 DAY1, DAY2, DAY3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
 MOBILE_A, MOBILE_B, MOBILE_D, MOBILE_E, MOBILE_F = "13800138000", "13900139000", "13700137000", "13600136000", "13500135000"
 STORE_PHONE = "13512345678"
@@ -118,7 +120,7 @@ M4_IDENTITY = {"member_id:M4", "card_no:C4", f"mobile:{MOBILE_F}"}
 M3_IDENTITY = {"member_id:M3", "card_no:C3", f"mobile:{MOBILE_E}"}
 
 
-def test_three_days_of_identities(spark, lakehouse):
+def test_three_days_of_identities(spark, lakehouse, tmp_path):
     first = run(spark, lakehouse, DAY1)
     assert first.mode == build_oneid.FULL
     assert partition(spark) == {frozenset(M1_IDENTITY), frozenset(M2_IDENTITY), frozenset(M4_IDENTITY),
@@ -182,6 +184,27 @@ def test_three_days_of_identities(spark, lakehouse):
     settings, catalog = lakehouse
     refused = build_oneid.run(spark, settings, catalog, DAY2)
     assert refused.failure and "already ran for 2026-03-03" in refused.failure
+
+    # A merged-away id answers with the survivor's identifiers.
+    found = build_oneid.lookup(spark, settings, catalog, one_id(DAY2, "card_no:C3")).collect()
+    assert {r.one_id for r in found} == {one_id(DAY1, "card_no:C1")} and len(found) == 9
+
+    # Preview: the same rules change nothing; a weaker cashier mobile undoes the day-3 merge
+    # and frees the store phone (weak links make no value shared), writing nothing.
+    versions = {table: spark.sql(f"DESCRIBE HISTORY {table}").count() for table in tables}
+    same = build_oneid.preview(spark, settings, catalog, REPO / "conf" / "oneid.yml")
+    assert same[-1].split() == ["same", "partition", "as", "the", "published", "mapping", "yes"]
+    weaker = tmp_path / "oneid.yml"
+    conf_text = (REPO / "conf" / "oneid.yml").read_text(encoding="utf-8")
+    weaker.write_text(conf_text.replace("to: mobile, confidence: medium", "to: mobile, confidence: weak"), encoding="utf-8")
+    figures = {line.rsplit(None, 1)[0].strip(): line.rsplit(None, 1)[1] for line in
+               build_oneid.preview(spark, settings, catalog, weaker)[1:]}
+    assert figures["identities that would split (one_ids spread over 2+ identities)"] == "1"
+    assert figures["identities that would merge (new identities holding 2+ one_ids)"] == "0"
+    assert figures["shared values under the new rules"] == "0"
+    assert figures["identifiers mapped only under the new rules"] == "1"
+    assert figures["same partition as the published mapping"] == "no"
+    assert {table: spark.sql(f"DESCRIBE HISTORY {table}").count() for table in tables} == versions
 
     # Incremental equals a full recompute from nothing.
     incremental = partition(spark)
