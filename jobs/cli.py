@@ -68,12 +68,7 @@ def _check_rejects(args: argparse.Namespace) -> int:
 
 
 def _sql(args: argparse.Namespace) -> int:
-    from jobs.catalog import register_tables
-    from jobs.spark import get_spark
-
-    settings = load_settings(lakehouse=args.lakehouse)
-    spark = get_spark(settings)
-    register_tables(spark, settings, load_catalog())
+    spark, _, _ = _session(args)
     spark.sql(args.query).show(args.limit, truncate=False)
     return 0
 
