@@ -81,7 +81,8 @@ GOLDEN = [
     (MOBILE, "00000000000", None, None, PLACEHOLDER),
     (MOBILE, "11111111111", None, None, PLACEHOLDER),
     (MOBILE, "13812345678", None, None, PLACEHOLDER),
-    (MOBILE, "15988888888", None, None, PLACEHOLDER),  # the repeated-digit pattern
+    (MOBILE, "15900000000", None, None, PLACEHOLDER),  # the trailing-zeros pattern
+    (MOBILE, "15988888888", None, "15988888888", None),  # a lucky number is a real number
     (MOBILE, "1380013800", None, None, BAD_FORMAT),  # 10 digits
     (MOBILE, "138001380001", None, None, BAD_FORMAT),  # 12 digits
     (MOBILE, "12800138000", None, None, BAD_FORMAT),
@@ -207,7 +208,7 @@ def test_generated_values_normalize_to_the_generators_truth(spark):
 
 def test_validity_reads_the_conf_section():
     assert "13800000000" in VALIDITY.mobile_placeholders
-    assert VALIDITY.mobile_placeholder_patterns == (r"^1\d{2}(\d)\1{7}$",)
+    assert VALIDITY.mobile_placeholder_patterns == (r"^1\d{2}0{8}$",)
     assert "test@test.com" in VALIDITY.email_placeholders
     assert "unknown" in VALIDITY.device_junk
     assert VALIDITY.device_junk_patterns == (r"^[0\-:]+$",)
