@@ -120,6 +120,7 @@ M4_IDENTITY = {"member_id:M4", "card_no:C4", f"mobile:{MOBILE_F}"}
 M3_IDENTITY = {"member_id:M3", "card_no:C3", f"mobile:{MOBILE_E}"}
 
 
+@pytest.mark.slow
 def test_three_days_of_identities(spark, lakehouse, tmp_path):
     first = run(spark, lakehouse, DAY1)
     assert first.mode == build_oneid.FULL
