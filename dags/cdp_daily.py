@@ -1,5 +1,6 @@
 """The daily CDP pipeline: one task per landing source into ODS, then the CDM build once every
-source has landed, then OneID; each task calls `cdp run` for its stage.
+source has landed, then OneID, then the ADS layer (RFM, lifecycle, analyses, tags, segments);
+each task calls `cdp run` for its stage.
 
 OneID builds each day on the identities the previous day left, so its task waits for the
 previous run's (`depends_on_past`): a backfill resolves the days in order.
@@ -22,13 +23,13 @@ ODS_SOURCES = ("crm", "pos", "ecom", "wechat", "product")
 
 with DAG(
     dag_id="cdp_daily",
-    description="Landing files of one business date into ODS, then the CDM dimensions and facts, then OneID",
+    description="Landing files of one business date into ODS, then CDM, OneID and the ADS tags and analyses",
     doc_md=__doc__,
     schedule="0 2 * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    tags=["cdp", "ods", "cdm", "oneid"],
+    tags=["cdp", "ods", "cdm", "oneid", "ads"],
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
 ) as dag:
     ods_tasks = [
@@ -52,4 +53,11 @@ with DAG(
         doc_md="Resolves the business date's identity evidence into stable one_ids: `oneid.id_mapping`, "
         "`oneid.profile`, the merge log and stats (needs `CDP_PII_SALT`).",
     )
-    ods_tasks >> cdm >> oneid
+    ads = BashOperator(
+        task_id="ads",
+        bash_command=f"{CDP} run --ds {{{{ ds }}}} --stage ads",
+        doc_md="Builds the business date's `ads.*` partitions per one_id: RFM, lifecycle and transitions, "
+        "repurchase funnel, retention cohorts, channel overlap, AIPL, the purchase model, the tags of "
+        "`conf/tags` and the segments of `conf/segments`.",
+    )
+    ods_tasks >> cdm >> oneid >> ads

@@ -111,8 +111,19 @@ def upsert(
     )
 
 
-def overwrite(spark: SparkSession, settings: Settings, table: TableSpec, frame: DataFrame, predicate: str | None = None) -> int:
+def overwrite(
+    spark: SparkSession,
+    settings: Settings,
+    table: TableSpec,
+    frame: DataFrame,
+    predicate: str | None = None,
+    add_columns: bool = False,
+) -> int:
     """Replaces the whole table, or only the rows matching ``predicate`` (Delta replaceWhere).
+
+    Args:
+        add_columns: let a partition bring columns the table lacks (``ads.tag_wide`` grows a
+            column per new tag); earlier partitions read them as null.
 
     Returns:
         Rows written, from Delta's operation metrics.
@@ -121,6 +132,7 @@ def overwrite(spark: SparkSession, settings: Settings, table: TableSpec, frame: 
     token = _commit_token()
     writer = frame.write.format("delta").mode("overwrite").option("userMetadata", token)
     writer = writer.option("replaceWhere", predicate) if predicate else writer.option("overwriteSchema", True)
+    writer = writer.option("mergeSchema", True) if add_columns else writer
     writer.partitionBy(*table.partition_by).save(path)
     _register(spark, settings, table)
     commit = _own_commit(spark, path, token)

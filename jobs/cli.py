@@ -120,6 +120,23 @@ def _oneid_lookup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _segment_export(args: argparse.Namespace) -> int:
+    from jobs.build_ads import export_segment
+
+    spark, settings, catalog = _session(args)
+    path, rows = export_segment(spark, settings, catalog, args.name, args.ds, Path(args.out) if args.out else None)
+    print(f"wrote {rows} members of segment {args.name} (ds {args.ds}) to {path}")
+    return 0
+
+
+def _tags_check(args: argparse.Namespace) -> int:
+    from jobs.build_ads import check_definitions
+
+    spark, settings, catalog = _session(args)
+    print("\n".join(check_definitions(spark, settings, catalog, args.ds)))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cdp", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -136,7 +153,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--ds", type=_date, required=True, help="business date YYYY-MM-DD")
     run.add_argument("--landing", help="landing zone root (default CDP_LANDING or conf/env)")
     run.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
-    run.add_argument("--stage", choices=["ods", "cdm", "oneid"], help="run only this stage")
+    run.add_argument("--stage", choices=["ods", "cdm", "oneid", "ads"], help="run only this stage")
     run.add_argument("--source", action="append", help="ods stage: only this source (repeatable)")
     run.set_defaults(handler=_run)
 
@@ -165,6 +182,22 @@ def parser() -> argparse.ArgumentParser:
     lookup.add_argument("one_id")
     lookup.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
     lookup.set_defaults(handler=_oneid_lookup)
+
+    segment = commands.add_parser("segment", help="audiences defined in conf/segments")
+    segment_commands = segment.add_subparsers(dest="segment_command", required=True)
+    export = segment_commands.add_parser("export", help="write a segment's members for ds as a CSV for the CRM")
+    export.add_argument("name", help="segment code, e.g. high_value_sleeping")
+    export.add_argument("--ds", type=_date, required=True, help="business date the ADS stage ran for")
+    export.add_argument("--out", help="CSV file to write (default: exports/{name}_{ds}.csv)")
+    export.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
+    export.set_defaults(handler=_segment_export)
+
+    tags = commands.add_parser("tags", help="the tag catalog in conf/tags")
+    tags_commands = tags.add_subparsers(dest="tags_command", required=True)
+    check = tags_commands.add_parser("check", help="plan every tag and segment against the built tables; writes nothing")
+    check.add_argument("--ds", type=_date, required=True, help="business date whose tables the check reads")
+    check.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
+    check.set_defaults(handler=_tags_check)
 
     sql = commands.add_parser("sql", help="run a Spark SQL query over the registered tables")
     sql.add_argument("query")

@@ -263,3 +263,59 @@ def load_oneid_settings(path: Path | None = None) -> OneidSettings:
         record_owner={record: tuple(fields) for record, fields in document.get("record_owner", {}).items()},
         fingerprint=fingerprint,
     )
+
+
+@dataclass(frozen=True)
+class AdsSettings:
+    """``conf/ads.yml``: the windows and thresholds of every ADS model, the tag refresh days."""
+
+    sections: Mapping[str, Mapping[str, Any]]
+    weekly_on: int  # ISO weekday weekly tags are computed on (1 = Monday)
+    monthly_on: int  # day of the month monthly tags are computed on
+    exports_dir: Path
+
+    def params(self, section: str, params_class: type) -> Any:
+        """The section as the model's parameter dataclass (lists become tuples).
+
+        Raises:
+            ValueError: the section names a parameter the model does not have.
+        """
+        values = {name: tuple(value) if isinstance(value, list) else value for name, value in self.sections.get(section, {}).items()}
+        known = {field.name for field in dataclasses.fields(params_class)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"conf/ads.yml: {section} has unknown parameter(s) {sorted(unknown)}; known: {sorted(known)}")
+        return params_class(**values)
+
+
+def load_ads_settings() -> AdsSettings:
+    document = _read_yaml(conf_dir() / "ads.yml")
+    tags = document.get("tags", {})
+    weekly_on, monthly_on = int(tags.get("weekly_on", 1)), int(tags.get("monthly_on", 1))
+    if not 1 <= weekly_on <= 7 or not 1 <= monthly_on <= 28:
+        raise ValueError("conf/ads.yml: tags.weekly_on is 1-7 (Monday = 1) and tags.monthly_on 1-28 (every month has it)")
+    return AdsSettings(
+        sections={name: value for name, value in document.items() if name not in ("tags", "exports_dir")},
+        weekly_on=weekly_on,
+        monthly_on=monthly_on,
+        exports_dir=Path(_resolve(document.get("exports_dir", "exports"))),
+    )
+
+
+def _read_folder(folder: Path) -> dict[str, Any]:
+    """Every ``*.yml`` of a folder by file name, in name order."""
+    return {path.name: _read_yaml(path) for path in sorted(folder.glob("*.yml"))}
+
+
+def load_tag_catalog() -> tuple[Any, ...]:
+    """The tag definitions of ``conf/tags/*.yml`` (tags.catalog.TagDef), checked field by field."""
+    from tags.catalog import parse_catalog
+
+    return parse_catalog(_read_folder(conf_dir() / "tags"))
+
+
+def load_segments() -> tuple[Any, ...]:
+    """The audiences of ``conf/segments/*.yml`` (tags.segments.SegmentDef)."""
+    from tags.segments import parse_segments
+
+    return parse_segments(_read_folder(conf_dir() / "segments"))

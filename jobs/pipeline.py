@@ -7,7 +7,7 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
-from jobs import build_cdm, build_oneid, ingest_ods
+from jobs import build_ads, build_cdm, build_oneid, ingest_ods
 from jobs.config import Catalog, Settings, load_contracts
 
 
@@ -70,4 +70,16 @@ def run_oneid(spark: SparkSession, settings: Settings, catalog: Catalog, ds: dat
     return StageResult("oneid", result.failure is None, lines)
 
 
-STAGES = {"ods": run_ods, "cdm": run_cdm, "oneid": run_oneid}
+def run_ads(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date) -> StageResult:
+    """RFM, lifecycle, analyses, the purchase model, tags and segments per one_id."""
+    result = build_ads.run(spark, settings, catalog, ds)
+    header = f"{'table':<30} {'rows':>9} {'seconds':>8}"
+    lines = [header, "-" * len(header)]
+    lines += [f"{table:<30} {rows:>9} {seconds:>8.1f}" for table, rows, seconds in result.loads]
+    lines.append(", ".join(f"{name} {value}" for name, value in result.figures.items()))
+    if result.failure:
+        lines.append(f"FAILED {result.failure}")
+    return StageResult("ads", result.failure is None, lines)
+
+
+STAGES = {"ods": run_ods, "cdm": run_cdm, "oneid": run_oneid, "ads": run_ads}

@@ -33,7 +33,7 @@ def test_dags_have_tags_docs_and_retries(dagbag):
             assert task.retries >= 1, task.task_id
 
 
-def test_daily_dag_ingests_every_source_then_builds_the_cdm_then_oneid_through_cdp(dagbag):
+def test_daily_dag_ingests_every_source_then_builds_the_cdm_oneid_and_ads_through_cdp(dagbag):
     dag = dagbag.dags["cdp_daily"]
     cdp = Path(sys.executable).with_name("cdp")
     commands = {task.task_id: task.bash_command for task in dag.tasks}
@@ -42,9 +42,11 @@ def test_daily_dag_ingests_every_source_then_builds_the_cdm_then_oneid_through_c
         **{task: f"{cdp} run --ds {{{{ ds }}}} --stage ods --source {task[4:]}" for task in ods_tasks},
         "cdm": f"{cdp} run --ds {{{{ ds }}}} --stage cdm",
         "oneid": f"{cdp} run --ds {{{{ ds }}}} --stage oneid",
+        "ads": f"{cdp} run --ds {{{{ ds }}}} --stage ads",
     }
     assert dag.get_task("cdm").upstream_task_ids == ods_tasks
     assert dag.get_task("oneid").upstream_task_ids == {"cdm"}
+    assert dag.get_task("ads").upstream_task_ids == {"oneid"}
     # Each day's identities rest on the previous day's: a backfill must resolve them in order.
     assert dag.get_task("oneid").depends_on_past
 

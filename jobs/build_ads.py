@@ -1,0 +1,381 @@
+"""ADS build: one business date's RFM, lifecycle, analyses, model, tags and segments, per one_id.
+
+Recipe: read the CDM facts and who owns them (OneID) → the analyses (RFM, lifecycle and its
+transitions, repurchase funnel, retention cohorts, channel overlap, AIPL) → the purchase model
+(fitted up to ds − 90, evaluated on the last 90 days) → the online tags of the catalog →
+segments and their profiles. Every table is validated with its suite, then replaces its ds
+partition, so a rerun of a ds gives the same tables. Nothing reads a later date than ds.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs import catalog as tables
+from jobs import quality
+from jobs.config import (
+    AdsSettings,
+    Catalog,
+    Settings,
+    TableSpec,
+    load_ads_settings,
+    load_segments,
+    load_tag_catalog,
+)
+from models.ads import (
+    aipl,
+    base,
+    channel_overlap,
+    member_lifecycle,
+    member_rfm,
+    purchase_propensity,
+    repurchase_funnel,
+    retention_cohort,
+)
+from tags import engine, segments
+from tags.catalog import DAILY, MONTHLY, WEEKLY, CatalogError, TagDef
+from tags.expr import ExpressionError
+
+TAG_ACTIONS = ("page_view", "product_view", "search", "add_cart", "favorite", "share", "coupon_claim", "sign_in",
+               segments.PURCHASE)
+
+
+class AdsValidationError(Exception):
+    """A table failed its suite; it was not published."""
+
+
+@dataclass
+class AdsResult:
+    loads: list[tuple[str, int, float]] = field(default_factory=list)
+    figures: dict[str, object] = field(default_factory=dict)
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class AdsInputs:
+    orders: DataFrame
+    order_items: DataFrame
+    events: DataFrame
+    coupons: DataFrame
+    points: DataFrame
+    identities: DataFrame
+    profile: DataFrame
+    wechat_accounts: DataFrame
+    followers: DataFrame
+
+
+class AdsBuild:
+    def __init__(self, spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, conf: AdsSettings):
+        self.spark, self.settings, self.catalog, self.ds, self.conf = spark, settings, catalog, ds, conf
+        self.result = AdsResult()
+        self.validations: list[quality.Validation] = []
+
+    def table(self, name: str) -> TableSpec:
+        return self.catalog.table(name if "." in name else f"ads.{name}")
+
+    def read(self, name: str) -> DataFrame:
+        return tables.read_table(self.spark, self.settings, self.table(name))
+
+    def partition(self, name: str, ds: date) -> DataFrame | None:
+        """One earlier ds partition of an ADS table, or None when it was never written."""
+        frame = tables.read_table_if_exists(self.spark, self.settings, self.table(name))
+        if frame is None:
+            return None
+        return frame.where(F.col("ds") == F.lit(ds))
+
+    def publish(self, name: str, frame: DataFrame, add_columns: bool = False) -> DataFrame:
+        """Validates ``frame`` with its suite and replaces the table's ds partition.
+
+        Returns:
+            The published frame, persisted, for the steps that build on it.
+        """
+        spec = self.table(name)
+        started = time.monotonic()
+        staged = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        validation = quality.validate(staged, spec.layer, spec.name)
+        self.validations.append(validation)
+        if not validation.success:
+            staged.unpersist()
+            raise AdsValidationError(f"{spec.qualified_name} failed its suite: " + "; ".join(validation.failures()))
+        written = tables.overwrite(self.spark, self.settings, spec, staged, _ds_predicate(self.ds), add_columns=add_columns)
+        self.result.loads.append((spec.qualified_name, written, time.monotonic() - started))
+        return staged
+
+
+def _ds_predicate(ds: date) -> str:
+    return f"ds = DATE'{ds.isoformat()}'"
+
+
+def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date) -> AdsResult:
+    """Builds every ADS table for ``ds``; a bad tag or segment definition or a failing suite
+    stops the build with the reason in ``failure``."""
+    build = AdsBuild(spark, settings, catalog, ds, load_ads_settings())
+    started = time.monotonic()
+    persisted: list[DataFrame] = []
+    try:
+        tag_defs, segment_defs = load_tag_catalog(), load_segments()
+        inputs = read_inputs(build)
+        persisted += [inputs.orders, inputs.events, inputs.identities]
+        analyses = build_analyses(build, inputs)
+        persisted += [analyses.rfm, analyses.lifecycle, analyses.aipl]
+        scores = build_model(build, inputs)
+        wide, planned = build_tags(build, inputs, analyses, scores, tag_defs)
+        persisted.append(wide)
+        build_segments(build, inputs, wide, planned, segment_defs)
+    except (AdsValidationError, CatalogError, ExpressionError, ValueError) as error:
+        build.result.failure = str(error)
+    finally:
+        for frame in persisted:
+            frame.unpersist()
+        if build.validations:
+            results = quality.results_frame(spark, build.validations).withColumn("ds", F.lit(ds))
+            tables.overwrite(spark, settings, build.table("dq_results"), results, _ds_predicate(ds))
+    build.result.figures["seconds"] = round(time.monotonic() - started)
+    return build.result
+
+
+def read_inputs(build: AdsBuild) -> AdsInputs:
+    read = functools.partial(tables.read_table, build.spark, build.settings)
+    table = build.catalog.table
+    owners = read(table("oneid.record_identity"))
+    mapping = read(table("oneid.id_mapping"))
+    dim_channel, dim_product = read(table("cdm.dim_channel")), read(table("cdm.dim_product"))
+    orders = base.orders(read(table("cdm.fct_order")), owners, dim_channel, read(table("cdm.dim_store")))
+    orders = orders.where(F.col("order_date") <= F.lit(build.ds)).persist(StorageLevel.MEMORY_AND_DISK)
+    events = base.events(read(table("cdm.fct_event")), owners, dim_channel, dim_product)
+    events = events.where(F.col("event_date") <= F.lit(build.ds)).persist(StorageLevel.MEMORY_AND_DISK)
+    members = base.member_identities(mapping)
+    profile = read(table("oneid.profile"))
+    current_members = read(table("cdm.dim_member")).where(F.col("is_current") & ~F.col("is_inferred"))
+    return AdsInputs(
+        orders=orders,
+        order_items=base.order_items(read(table("cdm.fct_order_item")), orders, dim_product),
+        events=events,
+        coupons=base.coupons(read(table("cdm.fct_coupon")), members),
+        points=base.points(read(table("cdm.fct_points")), members),
+        identities=base.identities(profile).persist(StorageLevel.MEMORY_AND_DISK),
+        profile=base.profile_source(profile, current_members, read(table("cdm.dim_region"))),
+        wechat_accounts=base.wechat_accounts(mapping),
+        followers=base.followers(read(table("ods.wechat_users")), owners),
+    )
+
+
+@dataclass(frozen=True)
+class Analyses:
+    rfm: DataFrame
+    lifecycle: DataFrame
+    aipl: DataFrame
+
+
+def analysis_frames(build: AdsBuild, inputs: AdsInputs) -> dict[str, DataFrame]:
+    """Every analysis table of the ds, not yet computed (Spark plans), by table name."""
+    ds, conf = build.ds, build.conf
+    stages = conf.params("lifecycle", member_lifecycle.LifecycleParams)
+    aipl_members = aipl.build_members(
+        inputs.orders, inputs.events, inputs.followers, inputs.identities, ds, conf.params("aipl", aipl.Params)
+    )
+    return {
+        "member_rfm": member_rfm.build(inputs.orders, ds, conf.params("rfm", member_rfm.RfmParams)),
+        "member_lifecycle": member_lifecycle.build(inputs.orders, inputs.identities, ds, stages),
+        "lifecycle_transition": member_lifecycle.transitions(inputs.orders, inputs.identities, ds, stages),
+        "repurchase_funnel": repurchase_funnel.build(
+            inputs.orders, ds, conf.params("repurchase_funnel", repurchase_funnel.Params)
+        ),
+        "retention_cohort": retention_cohort.build(
+            inputs.orders, ds, conf.params("retention_cohort", retention_cohort.Params)
+        ),
+        "channel_overlap": channel_overlap.build(
+            inputs.orders, inputs.wechat_accounts, ds, conf.params("channel_overlap", channel_overlap.Params)
+        ),
+        "aipl_member": aipl_members,
+        "aipl": aipl.summarize(aipl_members),
+    }
+
+
+# The analyses the tags read stay persisted after publishing; the others are released.
+TAG_INPUTS = {"member_rfm": "rfm", "member_lifecycle": "lifecycle", "aipl_member": "aipl"}
+
+
+def build_analyses(build: AdsBuild, inputs: AdsInputs) -> Analyses:
+    kept = {}
+    for name, frame in analysis_frames(build, inputs).items():
+        published = build.publish(name, frame)
+        if name in TAG_INPUTS:
+            kept[TAG_INPUTS[name]] = published
+        else:
+            published.unpersist()
+    return Analyses(**kept)
+
+
+def build_model(build: AdsBuild, inputs: AdsInputs) -> DataFrame:
+    """Fits and evaluates the purchase model; its scores feed the model tag."""
+    params = build.conf.params("purchase_propensity", purchase_propensity.PropensityParams)
+    outcome = purchase_propensity.run(inputs.orders, inputs.events, build.ds, params)
+    build.publish("model_eval", outcome.evaluation).unpersist()
+    build.result.figures["model"] = outcome.status
+    return outcome.scores
+
+
+def tag_sources(inputs: AdsInputs, analyses: Analyses, scores: DataFrame) -> engine.TagSources:
+    return engine.TagSources(
+        population=inputs.identities.select(base.ONE_ID),
+        events={
+            "orders": engine.EventSource(inputs.orders, "order_date"),
+            "order_items": engine.EventSource(inputs.order_items, "order_date"),
+            "events": engine.EventSource(inputs.events, "event_date"),
+            "coupons": engine.EventSource(inputs.coupons, "issue_date"),
+            "points": engine.EventSource(inputs.points, "txn_date"),
+        },
+        identity={"profile": inputs.profile, "rfm": analyses.rfm, "lifecycle": analyses.lifecycle, "aipl": analyses.aipl},
+        models={purchase_propensity.MODEL_NAME: scores},
+    )
+
+
+def refresh_day(cycle: str, ds: date, conf: AdsSettings) -> date:
+    """The latest day on or before ds on which a tag of this cycle is computed."""
+    if cycle == WEEKLY:
+        return ds - timedelta(days=(ds.isoweekday() - conf.weekly_on) % 7)
+    if cycle == MONTHLY:
+        month_start = ds.replace(day=conf.monthly_on)
+        if month_start > ds:
+            previous = ds.replace(day=1) - timedelta(days=1)
+            month_start = previous.replace(day=conf.monthly_on)
+        return month_start
+    return ds
+
+
+def carried_tags(build: AdsBuild, planned: tuple[engine.PlannedTag, ...]) -> tuple[DataFrame | None, dict[str, date]]:
+    """The values of weekly and monthly tags from their refresh day's partition, when that day
+    ran with the same definition; the others are computed today.
+
+    Returns:
+        ``(one_id, tag columns)`` or None, and the refresh day of every carried tag.
+    """
+    wanted: dict[date, list[engine.PlannedTag]] = {}
+    for item in planned:
+        day = refresh_day(item.tag.refresh, build.ds, build.conf)
+        if day != build.ds:
+            wanted.setdefault(day, []).append(item)
+    carried, computed_on = None, {}
+    for day, items in sorted(wanted.items()):
+        catalog_then = build.partition("tag_catalog", day)
+        wide_then = build.partition("tag_wide", day)
+        if catalog_then is None or wide_then is None:
+            continue
+        definitions = {row.tag_code: row for row in catalog_then.select("tag_code", "definition", "computed_ds").collect()}
+        same = [
+            item.code for item in items
+            if item.code in definitions and item.code in wide_then.columns
+            and definitions[item.code].computed_ds == day
+            and definitions[item.code].definition == engine.definition_text(item.tag)
+        ]
+        if not same:
+            continue
+        part = wide_then.select(base.ONE_ID, *same)
+        carried = part if carried is None else carried.join(part, on=base.ONE_ID, how="full")
+        computed_on.update({code: day for code in same})
+    return carried, computed_on
+
+
+def build_tags(build: AdsBuild, inputs: AdsInputs, analyses: Analyses, scores: DataFrame,
+               tag_defs: tuple[TagDef, ...]) -> tuple[DataFrame, tuple[engine.PlannedTag, ...]]:
+    sources = tag_sources(inputs, analyses, scores)
+    planned = engine.plan(tag_defs, sources)
+    carried, carried_on = carried_tags(build, planned)
+    due = frozenset(item.code for item in planned if item.tag.refresh == DAILY or item.code not in carried_on)
+    result = engine.compute(sources, planned, build.ds, due, carried)
+    wide = build.publish("tag_wide", result.wide.withColumn("ds", F.lit(build.ds)).select("ds", *result.wide.columns),
+                         add_columns=True)
+    values = build.publish("tag_value", engine.long_form(wide, planned, build.ds))
+    computed_ds = {item.code: carried_on.get(item.code, build.ds) if item.code not in result.computed else build.ds
+                   for item in planned}
+    build.publish("tag_catalog", engine.catalog_rows(wide, values, tag_defs, planned, computed_ds, build.ds)).unpersist()
+    build.result.figures["tags"] = len(planned)
+    build.result.figures["tags_carried"] = len(planned) - len(result.computed)
+    values.unpersist()
+    return wide, planned
+
+
+def build_segments(build: AdsBuild, inputs: AdsInputs, wide: DataFrame, planned: tuple[engine.PlannedTag, ...],
+                   segment_defs: tuple[segments.SegmentDef, ...]) -> None:
+    tag_types = {item.code: item.value_type for item in planned}
+    segments.check(segment_defs, tag_types, TAG_ACTIONS)
+    actions = segments.behaviour(inputs.events, inputs.orders)
+    chosen = build.publish("segment_member", segments.members(wide, segment_defs, tag_types, actions, build.ds))
+    values = build.read("tag_value").where(F.col("ds") == F.lit(build.ds))
+    population = wide.count()
+    build.publish("segment_profile", segments.profiles(chosen, values, segment_defs, population, build.ds)).unpersist()
+    build.result.figures["segments"] = len(segment_defs)
+    chosen.unpersist()
+
+
+def export_segment(spark: SparkSession, settings: Settings, catalog: Catalog, segment_code: str, ds: date,
+                   out: Path | None = None) -> tuple[Path, int]:
+    """Writes a segment's members for ds as a CSV the CRM can load: one_id, then the segment's
+    export tags (no raw mobile or email ever reaches a tag).
+
+    Returns:
+        The file written and its row count.
+
+    Raises:
+        ValueError: the segment is unknown or was not built for ds.
+    """
+    defs = {segment.code: segment for segment in load_segments()}
+    if segment_code not in defs:
+        raise ValueError(f"unknown segment {segment_code!r}; conf/segments has {', '.join(sorted(defs)) or 'none'}")
+    build = AdsBuild(spark, settings, catalog, ds, load_ads_settings())
+    chosen = build.partition("segment_member", ds)
+    built = chosen is not None and chosen.where(F.col("segment") == segment_code).limit(1).count() > 0
+    if not built:
+        ran = build.partition("tag_catalog", ds)
+        if ran is None or ran.limit(1).count() == 0:
+            raise ValueError(f"the ADS stage has not run for {ds}: run `cdp run --ds {ds} --stage ads` first")
+    columns = list(defs[segment_code].export_tags)
+    wide = build.partition("tag_wide", ds)
+    members = (chosen.where(F.col("segment") == segment_code).select(base.ONE_ID) if chosen is not None
+               else spark.createDataFrame([], "one_id string"))
+    exported = members.join(wide.select(base.ONE_ID, *columns), on=base.ONE_ID, how="left").orderBy(base.ONE_ID)
+    path = out or build.conf.exports_dir / f"{segment_code}_{ds.isoformat()}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = exported.toPandas()
+    frame.to_csv(path, index=False, encoding="utf-8")
+    return path, len(frame)
+
+
+def check_definitions(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date) -> list[str]:
+    """Plans every tag and checks every segment against the tables as they stand for ds,
+    without computing anything: what an operator runs after editing ``conf/tags`` or
+    ``conf/segments``.
+
+    Raises:
+        CatalogError: the first definition that does not fit, naming it.
+    """
+    build = AdsBuild(spark, settings, catalog, ds, load_ads_settings())
+    tag_defs, segment_defs = load_tag_catalog(), load_segments()
+    inputs = read_inputs(build)
+    frames = analysis_frames(build, inputs)
+    analyses = Analyses(**{field: frames[name] for name, field in TAG_INPUTS.items()})
+    scores = spark.createDataFrame([], "one_id string, probability double")
+    planned = engine.plan(tag_defs, tag_sources(inputs, analyses, scores))
+    segments.check(segment_defs, {item.code: item.value_type for item in planned}, TAG_ACTIONS)
+    by_status: dict[str, int] = {}
+    for tag in tag_defs:
+        by_status[tag.status] = by_status.get(tag.status, 0) + 1
+    by_type: dict[str, int] = {}
+    for item in planned:
+        by_type[item.tag.tag_type] = by_type.get(item.tag.tag_type, 0) + 1
+    groups = sorted({tag.category[0] for tag in tag_defs})
+    return [
+        f"{len(tag_defs)} tags: " + ", ".join(f"{count} {status}" for status, count in sorted(by_status.items())),
+        f"{len(planned)} online tags plan in order: " + ", ".join(f"{count} {kind}" for kind, count in sorted(by_type.items())),
+        f"{len(groups)} groups: {', '.join(groups)}",
+        f"{len(segment_defs)} segments check: {', '.join(segment.code for segment in segment_defs)}",
+    ]

@@ -1,0 +1,155 @@
+"""The ADS inputs: CDM facts keyed by one_id, in the shapes the ADS models and tag sources use.
+
+OneID decides who placed each order and fired each event (``oneid.record_identity``); coupons
+and points belong to a member, whose one_id comes from the mapping. Records without an owner
+(a ticket without card or valid mobile) belong to no identity and are left out here; they stay
+in the CDM facts.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from models.cdm import common as c
+
+ONE_ID = "one_id"
+ORDER_COLUMNS = (
+    ONE_ID, "order_key", "order_date", "order_at", "order_type", "is_purchase", "net_paid_amount", "paid_amount",
+    "discount_amount", "coupon_count", "item_count", "channel_id", "channel_group", "channel_type", "platform",
+    "store_id", "store_city", "pay_method", "order_hour", "day_of_week", "is_weekend", "buyer_key",
+)
+ORDER_ITEM_COLUMNS = (
+    ONE_ID, "order_key", "order_date", "order_type", "is_purchase", "sku_id", "spu_id", "brand", "category_l1",
+    "category_l2", "category_l3", "price_band", "season", "color", "size", "quantity", "line_amount", "paid_amount",
+    "allocated_discount", "list_price", "is_discounted",
+)
+EVENT_COLUMNS = (
+    ONE_ID, "event_id", "event_date", "event_at", "event_type", "channel_id", "app_id", "app_type", "page", "sku_id",
+    "category_l1", "search_keyword", "share_to", "duration_ms", "event_hour",
+)
+COUPON_COLUMNS = (
+    ONE_ID, "coupon_id", "template_id", "issue_date", "issue_channel_id", "coupon_status", "used_date", "face_value",
+    "threshold", "days_to_use", "is_used",
+)
+POINTS_COLUMNS = (ONE_ID, "ledger_id", "txn_date", "points_type", "points_change", "reason")
+PROFILE_COLUMNS = (
+    ONE_ID, "member_id", "is_member", "gender", "birthday", "province", "city", "city_tier", "identifier_count",
+    "member_count", "source_count", "first_seen_date", "has_mobile", "has_email", "has_wechat", "level",
+    "member_status", "join_channel_id", "join_store_id", "join_date",
+)
+IDENTITY_COLUMNS = (ONE_ID, "first_seen_date")
+COUPON_USED = "used"
+WECHAT_SOURCE, WECHAT_USERS = "wechat", "users"
+OFFICIAL_ACCOUNT = "official_account"
+
+
+def owners(record_identity: DataFrame) -> DataFrame:
+    return record_identity.select("record_key", ONE_ID)
+
+
+def orders(fct_order: DataFrame, record_identity: DataFrame, dim_channel: DataFrame, dim_store: DataFrame) -> DataFrame:
+    """Every order that has an owner, with its channel group and store city."""
+    channels = dim_channel.select("channel_id", "channel_group", "channel_type")
+    stores = dim_store.select("store_id", F.col("city").alias("store_city"))
+    day_of_week = (F.dayofweek("order_date") + 5) % 7 + 1  # Spark counts from Sunday; ISO from Monday
+    return (
+        fct_order.join(owners(record_identity), on="record_key", how="inner")
+        .join(channels, on="channel_id", how="left")
+        .join(stores, on="store_id", how="left")
+        .withColumn("order_hour", F.hour("order_at"))
+        .withColumn("day_of_week", day_of_week)
+        .withColumn("is_weekend", day_of_week >= 6)
+        .select(*ORDER_COLUMNS)
+    )
+
+
+def order_items(fct_order_item: DataFrame, ads_orders: DataFrame, dim_product: DataFrame) -> DataFrame:
+    """The lines of owned orders, with the product's attributes."""
+    owned = ads_orders.select("order_key", ONE_ID, "is_purchase")
+    products = dim_product.select(
+        "sku_id", "spu_id", "brand", "category_l1", "category_l2", "category_l3", "price_band", "season", "color",
+        "size", "list_price",
+    )
+    return (
+        fct_order_item.join(owned, on="order_key", how="inner")
+        .join(products, on="sku_id", how="left")
+        .withColumn("is_discounted", F.col("allocated_discount") > 0)
+        .select(*ORDER_ITEM_COLUMNS)
+    )
+
+
+def events(fct_event: DataFrame, record_identity: DataFrame, dim_channel: DataFrame, dim_product: DataFrame) -> DataFrame:
+    """Every WeChat event that has an owner, with the app type and the product's category."""
+    return (
+        fct_event.join(owners(record_identity), on="record_key", how="inner")
+        .join(dim_channel.select("channel_id", "app_type"), on="channel_id", how="left")
+        .join(dim_product.select("sku_id", "category_l1"), on="sku_id", how="left")
+        .withColumn("event_hour", F.hour("event_at"))
+        .select(*EVENT_COLUMNS)
+    )
+
+
+def member_identities(id_mapping: DataFrame) -> DataFrame:
+    """``member_id`` → one_id, from the mapping's member_id identifiers."""
+    return id_mapping.where(F.col("id_type") == "member_id").select(F.col("id_value").alias("member_id"), ONE_ID)
+
+
+def coupons(fct_coupon: DataFrame, members: DataFrame) -> DataFrame:
+    return (
+        fct_coupon.join(members, on="member_id", how="inner")
+        .withColumn("used_date", F.to_date("used_at"))
+        .withColumn("is_used", F.col("coupon_status") == COUPON_USED)
+        .select(*COUPON_COLUMNS)
+    )
+
+
+def points(fct_points: DataFrame, members: DataFrame) -> DataFrame:
+    return fct_points.join(members, on="member_id", how="inner").select(*POINTS_COLUMNS)
+
+
+def identities(profile: DataFrame) -> DataFrame:
+    """Every one_id, prospects included, with the day it was first seen."""
+    return profile.select(ONE_ID, F.to_date("first_seen").alias("first_seen_date"))
+
+
+def profile_source(profile: DataFrame, current_members: DataFrame, dim_region: DataFrame) -> DataFrame:
+    """The golden profile with the surviving member's CRM attributes and the city tier.
+
+    Args:
+        current_members: the current, non-inferred ``cdm.dim_member`` versions.
+    """
+    members = current_members.select(
+        "member_id", "level", "member_status", "join_channel_id", "join_store_id", F.to_date("join_at").alias("join_date"),
+    )
+    tiers = dim_region.select("province", "city", "city_tier")
+    return (
+        profile.join(members, on="member_id", how="left")
+        .join(tiers, on=["province", "city"], how="left")
+        .withColumn("is_member", F.col("member_id").isNotNull())
+        .withColumn("source_count", F.size("sources"))
+        .withColumn("first_seen_date", F.to_date("first_seen"))
+        .withColumn("has_mobile", F.col("mobile_hash").isNotNull())
+        .withColumn("has_email", F.col("email_hash").isNotNull())
+        .withColumn("has_wechat", F.col("wx_unionid").isNotNull())
+        .withColumn("city_tier", F.when(F.col("city").isNotNull(), F.coalesce(F.col("city_tier"), F.lit(c.UNKNOWN))))
+        .select(*PROFILE_COLUMNS)
+    )
+
+
+def wechat_accounts(id_mapping: DataFrame) -> DataFrame:
+    """``(one_id, wechat_key)``: one row per WeChat openid of an identity."""
+    return id_mapping.where(F.col("id_type") == "wx_openid").select(ONE_ID, F.col("id_value").alias("wechat_key"))
+
+
+def followers(ods_wechat_users: DataFrame, record_identity: DataFrame) -> DataFrame:
+    """The one_ids following an official account now: the newest row of each (app, openid)
+    has a subscription that no later unsubscription ended."""
+    key = c.record_key(WECHAT_SOURCE, WECHAT_USERS, F.col("app_id"), F.col("openid"))
+    newest = c.newest_per_key(ods_wechat_users.withColumn("record_key", key), ["record_key"],
+                              c.source_version(F.col("updated_at")))
+    subscribed = F.col("subscribe_time").isNotNull() & (
+        F.col("unsubscribe_time").isNull() | (F.col("unsubscribe_time") < F.col("subscribe_time"))
+    )
+    following = newest.where((F.col("app_type") == OFFICIAL_ACCOUNT) & subscribed).select("record_key")
+    return following.join(owners(record_identity), on="record_key", how="inner").select(ONE_ID).distinct()
