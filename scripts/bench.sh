@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# OneID benchmark: PERSONS generated persons over DAYS days through the whole daily pipeline,
-# then accuracy against the generator's truth, id stability run over run, and a full
-# recompute compared with the incremental result. Prints a table of seconds per stage and day.
+# Benchmark: PERSONS generated persons over DAYS days through the whole daily pipeline (ODS, CDM,
+# OneID, ADS), then OneID's accuracy against the generator's truth, id stability run over run,
+# and a full recompute compared with the incremental result. Prints a table of seconds per
+# stage and day, and the ADS tables' sizes and seconds on the last day.
 set -euo pipefail
 dir=${1:-bench} start=${2:-2026-01-01} days=${3:-5} persons=${4:-20000}
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,14 +19,16 @@ timings=()
 for offset in $(seq 0 $((days - 1))); do
     ds=$(date -d "$start + $offset day" +%F)
     .venv/bin/cdp run --ds "$ds" | tee -a "$log"
-    stages=$(grep -E "^== (ods|cdm|oneid) ds=$ds" "$log" | sed -E 's/^== ([a-z]+) ds=[0-9-]+ \(([0-9.]+)s\)/\1 \2/' | tr '\n' ' ')
+    stages=$(grep -E "^== (ods|cdm|oneid|ads) ds=$ds" "$log" | sed -E 's/^== ([a-z]+) ds=[0-9-]+ \(([0-9.]+)s\)/\1 \2/' | tr '\n' ' ')
     timings+=("$ds $stages")
 done
 .venv/bin/cdp oneid evaluate --truth "$CDP_LANDING/_truth"
 .venv/bin/cdp oneid preview --conf conf/oneid.yml
 echo "== seconds per stage ($persons persons, $days days, $(nproc) cores)"
-printf '%-12s %8s %8s %8s\n' ds ods cdm oneid
+printf '%-12s %8s %8s %8s %8s\n' ds ods cdm oneid ads
 for row in "${timings[@]}"; do
-    read -r ds _ ods _ cdm _ oneid <<< "$row"
-    printf '%-12s %8s %8s %8s\n' "$ds" "$ods" "$cdm" "$oneid"
+    read -r ds _ ods _ cdm _ oneid _ ads <<< "$row"
+    printf '%-12s %8s %8s %8s %8s\n' "$ds" "$ods" "$cdm" "$oneid" "$ads"
 done
+echo "== ADS tables on $ds (rows, seconds)"
+sed -n "/^== ads ds=$ds/,/^==/p" "$log" | grep -E "^ads\.|^tags|^model"

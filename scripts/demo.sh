@@ -28,3 +28,17 @@ for table in id_mapping profile merge_log one_id_alias shared_identifiers record
 done
 .venv/bin/cdp sql "$counts" --limit 50
 .venv/bin/cdp oneid evaluate --truth "$CDP_LANDING/_truth"
+# The ADS layer on the last day: who the customers are, what the tags cover, one segment exported.
+last=$(date -d "$start + $((days - 1)) day" +%F)
+.venv/bin/cdp sql "SELECT 'rfm' AS part, rfm_segment_name AS value, count(*) AS one_ids FROM ads.member_rfm WHERE ds = DATE'$last' GROUP BY 1, 2
+  UNION ALL SELECT 'lifecycle', stage, count(*) FROM ads.member_lifecycle WHERE ds = DATE'$last' GROUP BY 1, 2
+  UNION ALL SELECT 'channels', combination_name, persons FROM ads.channel_overlap WHERE ds = DATE'$last'
+  UNION ALL SELECT 'aipl', stage, members FROM ads.aipl WHERE ds = DATE'$last'
+  UNION ALL SELECT 'segment', segment, count(*) FROM ads.segment_member WHERE ds = DATE'$last' GROUP BY 1, 2
+  ORDER BY 1, 3 DESC" --limit 80
+.venv/bin/cdp sql "SELECT category_l1, count(*) AS online_tags, round(avg(coverage), 3) AS mean_coverage,
+  sum(CASE WHEN coverage = 0 THEN 1 ELSE 0 END) AS empty_tags FROM ads.tag_catalog
+  WHERE ds = DATE'$last' AND status = 'online' GROUP BY 1 ORDER BY 1"
+.venv/bin/cdp sql "SELECT metric, round(value, 4) AS value, status FROM ads.model_eval
+  WHERE ds = DATE'$last' AND bucket = 'all' ORDER BY metric"
+.venv/bin/cdp segment export high_value_sleeping --ds "$last"

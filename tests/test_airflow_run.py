@@ -1,4 +1,4 @@
-"""A real `airflow dags test` run of the daily DAG (ODS, then CDM, then OneID) on a tiny generated landing zone."""
+"""A real `airflow dags test` run of the daily DAG (ODS, then CDM, OneID and ADS) on a tiny generated landing zone."""
 
 from __future__ import annotations
 
@@ -55,3 +55,11 @@ def test_daily_dag_runs_through_airflow(tmp_path):
     )
     assert runs.returncode == 0, runs.stderr[-4000:]
     assert "|full|1   |" in runs.stdout, runs.stdout
+    # The ads task ran after the oneid task: the tag catalog of the ds lists every tag.
+    tags = subprocess.run(
+        [str(Path(sys.executable).with_name("cdp")), "sql",
+         f"SELECT count(*) > 40 AS catalog_listed FROM ads.tag_catalog WHERE ds = DATE'{DS.isoformat()}'"],
+        env=env, capture_output=True, text=True,
+    )
+    assert tags.returncode == 0, tags.stderr[-4000:]
+    assert "|true          |" in tags.stdout, tags.stdout

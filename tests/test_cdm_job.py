@@ -1,22 +1,27 @@
-"""The CDM build and OneID end to end on generated data: two days of ODS merged into every CDM
-table, every suite (keys, references, reconciliation) passing, a rerun changing nothing; then
-identities resolved incrementally, scored against the generator's truth, and equal to a full
-recompute.
+"""The CDM build, OneID and the ADS layer end to end on generated data: two days of ODS merged
+into every CDM table, every suite (keys, references, reconciliation) passing, a rerun changing
+nothing; identities resolved incrementally, scored against the generator's truth, and equal to
+a full recompute; every ADS table built for both days, weekly tags carried from their refresh
+day, a rerun changing no ADS table, and a segment exported.
 
 Backfilling an older ds after newer ones is covered at the merge itself
 (tests/test_catalog_merge.py), which is much faster than building twice more here."""
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import dataclasses
+import os
+import shutil
 from datetime import date, timedelta
 
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from jobs import build_cdm, build_oneid, ingest_ods
+from jobs import build_ads, build_cdm, build_oneid, ingest_ods
 from jobs.catalog import read_table
-from jobs.config import load_catalog, load_contracts
+from jobs.config import conf_dir, load_catalog, load_contracts, load_segments
 from jobs.evaluate_oneid import evaluate
 from jobs.sample_data import TRUTH_DIR, generate
 
@@ -27,6 +32,9 @@ BUILT_BY_ONEID = {"cdm.agg_one_id_trade"}
 CDM_TABLES = sorted(name for name, spec in load_catalog().tables.items() if spec.layer == "cdm" and name not in BUILT_BY_ONEID)
 # Tables a run rewrites with its own run id and timings.
 PER_RUN = {"cdm.load_audit", "cdm.dq_results"}
+ADS_TABLES = sorted(name for name, spec in load_catalog().tables.items() if spec.layer == "ads" and name != "ads.dq_results")
+# START is a Friday: with weekly tags refreshed on Fridays, the second day carries them.
+FRIDAY = 5
 
 
 def snapshot(spark, settings) -> dict:
@@ -43,17 +51,38 @@ def built(spark, base_settings, tmp_path_factory):
     root = tmp_path_factory.mktemp("cdm")
     settings = dataclasses.replace(base_settings, landing=str(root / "landing"), lakehouse=str(root / "lakehouse"))
     generate(root / "landing", persons=60, start=START, days=len(DAYS), seed=5)
-    results, identities = {}, {}
+    results, identities, analyses = {}, {}, {}
     for ds in DAYS:
         ingest_ods.run(spark, settings, load_catalog(), load_contracts(), ds)
         results[ds] = build_cdm.run(spark, settings, load_catalog(), ds)
         identities[ds] = build_oneid.run(spark, settings, load_catalog(), ds)
-    return settings, results, identities, root / "landing" / TRUTH_DIR
+        with weekly_tags_on_fridays(root):
+            analyses[ds] = build_ads.run(spark, settings, load_catalog(), ds)
+    return settings, results, identities, root / "landing" / TRUTH_DIR, analyses
+
+
+@contextlib.contextmanager
+def weekly_tags_on_fridays(root):
+    """A copy of ``conf/`` whose weekly tags refresh on Fridays, for the ADS stage."""
+    conf = root / "conf"
+    if not conf.exists():
+        shutil.copytree(conf_dir(), conf)
+        ads = (conf / "ads.yml").read_text(encoding="utf-8").replace("weekly_on: 1", f"weekly_on: {FRIDAY}")
+        (conf / "ads.yml").write_text(ads, encoding="utf-8")
+    before = os.environ.get("CDP_CONF_DIR")
+    os.environ["CDP_CONF_DIR"] = str(conf)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["CDP_CONF_DIR"]
+        else:
+            os.environ["CDP_CONF_DIR"] = before
 
 
 @pytest.mark.slow
 def test_every_day_builds_every_cdm_table(built, spark):
-    settings, results, _, _ = built
+    settings, results = built[0], built[1]
     for ds, result in results.items():
         assert result.failure is None, (ds, result.failure)
     built_tables = {load.table for load in results[DAYS[0]].loads}
@@ -96,7 +125,7 @@ def partition(spark, settings) -> set[frozenset]:
 
 @pytest.mark.slow
 def test_oneid_resolves_the_generated_persons(built, spark):
-    settings, _, identities, truth = built
+    settings, _, identities, truth, _ = built
     assert [result.mode for result in identities.values()] == [build_oneid.FULL, build_oneid.INCREMENTAL]
     for ds, result in identities.items():
         assert result.failure is None, (ds, result.failure)
@@ -109,6 +138,50 @@ def test_oneid_resolves_the_generated_persons(built, spark):
     # Placeholders, masked and mistyped mobiles, junk devices and the store's phone never map.
     assert set(accuracy.non_identifiers_mapped) <= {"family_device"}, accuracy.non_identifiers_mapped
     assert [row.persons_with_changed_one_id for row in report.stability] == [0], report.lines()
+
+
+def ads_snapshot(spark, settings) -> dict:
+    catalog = load_catalog()
+    return {name: read_table(spark, settings, catalog.table(name)).localCheckpoint() for name in ADS_TABLES}
+
+
+@pytest.mark.slow
+def test_ads_builds_every_table_for_every_day(built, spark):
+    settings, analyses = built[0], built[4]
+    for ds, result in analyses.items():
+        assert result.failure is None, (ds, result.failure)
+        assert {table for table, _, _ in result.loads} == set(ADS_TABLES), ds
+    catalog = load_catalog()
+    assert read_table(spark, settings, catalog.table("ads.dq_results")).where("NOT success").collect() == []
+    for ds in DAYS:
+        identities = read_table(spark, settings, catalog.table("ads.member_lifecycle")).where(f"ds = DATE'{ds}'").count()
+        wide = read_table(spark, settings, catalog.table("ads.tag_wide")).where(f"ds = DATE'{ds}'").count()
+        assert identities == wide > 0, ds
+    tag_catalog = read_table(spark, settings, catalog.table("ads.tag_catalog")).where(f"ds = DATE'{DAYS[1]}'")
+    alive = tag_catalog.where("status = 'online' AND coverage > 0").count()
+    assert alive >= 40, tag_catalog.where("status = 'online' AND coverage = 0").select("tag_code").collect()
+    # Weekly tags were computed on Friday and monthly ones on the 1st (the same day), and both
+    # carried on Saturday; daily ones are computed every day.
+    computed = {(row.refresh, row.computed_ds) for row in tag_catalog.where("status = 'online'").collect()}
+    assert computed == {("daily", DAYS[1]), ("weekly", DAYS[0]), ("monthly", DAYS[0])}, computed
+
+
+@pytest.mark.slow
+def test_rerunning_the_ads_stage_changes_nothing_and_exports_a_segment(built, spark, tmp_path):
+    settings = built[0]
+    before = ads_snapshot(spark, settings)
+    with weekly_tags_on_fridays(tmp_path):
+        assert build_ads.run(spark, settings, load_catalog(), DAYS[1]).failure is None
+    after = ads_snapshot(spark, settings)
+    for name, frame in before.items():
+        assertDataFrameEqual(after[name], frame)
+    segment = load_segments()[0]
+    path, rows = build_ads.export_segment(spark, settings, load_catalog(), segment.code, DAYS[1], tmp_path / "out.csv")
+    members = after["ads.segment_member"].where(f"ds = DATE'{DAYS[1]}' AND segment = '{segment.code}'").count()
+    with path.open(encoding="utf-8") as handle:
+        exported = list(csv.reader(handle))
+    assert exported[0] == ["one_id", *segment.export_tags]
+    assert rows == members == len(exported) - 1
 
 
 @pytest.mark.slow
