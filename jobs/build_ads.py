@@ -307,7 +307,7 @@ def build_tags(build: AdsBuild, inputs: AdsInputs, analyses: Analyses, scores: D
 def build_segments(build: AdsBuild, inputs: AdsInputs, wide: DataFrame, planned: tuple[engine.PlannedTag, ...],
                    segment_defs: tuple[segments.SegmentDef, ...]) -> None:
     tag_types = {item.code: item.value_type for item in planned}
-    segments.check(segment_defs, tag_types, TAG_ACTIONS)
+    segments.check(segment_defs, tag_types, TAG_ACTIONS, build.ds)
     actions = segments.behaviour(inputs.events, inputs.orders)
     chosen = build.publish("segment_member", segments.members(wide, segment_defs, tag_types, actions, build.ds))
     values = build.read("tag_value").where(F.col("ds") == F.lit(build.ds))
@@ -365,7 +365,7 @@ def check_definitions(spark: SparkSession, settings: Settings, catalog: Catalog,
     analyses = Analyses(**{field: frames[name] for name, field in TAG_INPUTS.items()})
     scores = spark.createDataFrame([], "one_id string, probability double")
     planned = engine.plan(tag_defs, tag_sources(inputs, analyses, scores))
-    segments.check(segment_defs, {item.code: item.value_type for item in planned}, TAG_ACTIONS)
+    segments.check(segment_defs, {item.code: item.value_type for item in planned}, TAG_ACTIONS, ds)
     by_status: dict[str, int] = {}
     for tag in tag_defs:
         by_status[tag.status] = by_status.get(tag.status, 0) + 1

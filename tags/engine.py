@@ -203,13 +203,13 @@ def _type_of(tag: TagDef, sources: TagSources, tag_types: Mapping[str, str]) -> 
         if tag_types.get(spec["of"]) != expr.NUMBER:
             raise CatalogError(f"{context}: buckets cut a number, and tag {spec['of']} is {tag_types.get(spec['of'])}")
         if "population" in spec:
-            expr.compile_condition(spec["population"], tag_types, context)
+            expr.compile_condition(spec["population"], tag_types, context, as_of=PLAN_AS_OF)
         return expr.STRING, T.StringType()
     if "condition" in spec:
-        expr.compile_condition(spec["condition"], tag_types, context)
+        expr.compile_condition(spec["condition"], tag_types, context, as_of=PLAN_AS_OF)
         return expr.BOOLEAN, T.BooleanType()
     for case in spec["cases"]:
-        expr.compile_condition(case["when"], tag_types, context)
+        expr.compile_condition(case["when"], tag_types, context, as_of=PLAN_AS_OF)
     return expr.STRING, T.StringType()
 
 
@@ -299,7 +299,7 @@ def compute(
     types: dict[str, str] = {}
     for item in planned:
         if item.code in {tag.code for tag in computed} and item.tag.tag_type in (RULE, BUCKET):
-            column = _rule(item, types) if item.tag.tag_type == RULE else _bucket(wide, item, types)
+            column = _rule(item, types, as_of) if item.tag.tag_type == RULE else _bucket(wide, item, types, as_of)
             wide = wide.withColumn(item.code, column)
         types[item.code] = item.value_type
     typed = [F.col(item.code).cast(item.spark_type).alias(item.code) for item in planned]
@@ -362,24 +362,24 @@ def _aggregate(item: PlannedTag, types: Mapping[str, str], age: Column, as_of: d
     return result.cast(item.spark_type).alias(item.code)
 
 
-def _rule(item: PlannedTag, types: Mapping[str, str]) -> Column:
+def _rule(item: PlannedTag, types: Mapping[str, str], as_of: date) -> Column:
     spec, context = item.tag.spec, f"tag {item.code}"
     if "condition" in spec:
-        return expr.compile_condition(spec["condition"], types, context)
+        return expr.compile_condition(spec["condition"], types, context, as_of=as_of)
     labelled = None
     for case in spec["cases"]:
-        holds = expr.compile_condition(case["when"], types, context)
+        holds = expr.compile_condition(case["when"], types, context, as_of=as_of)
         labelled = F.when(holds, F.lit(str(case["value"]))) if labelled is None else labelled.when(holds, F.lit(str(case["value"])))
     otherwise = spec.get("else")
     return labelled.otherwise(F.lit(None if otherwise is None else str(otherwise)).cast("string"))
 
 
-def _bucket(wide: DataFrame, item: PlannedTag, types: Mapping[str, str]) -> Column:
+def _bucket(wide: DataFrame, item: PlannedTag, types: Mapping[str, str], as_of: date) -> Column:
     spec, context = item.tag.spec, f"tag {item.code}"
     value = F.col(spec["of"])
     member = value.isNotNull()
     if "population" in spec:
-        member = member & expr.compile_condition(spec["population"], types, context)
+        member = member & expr.compile_condition(spec["population"], types, context, as_of=as_of)
     if spec["method"] == "fixed":
         cuts = [float(cut) for cut in spec["thresholds"]]
     else:

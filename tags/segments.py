@@ -102,7 +102,7 @@ def _sequence(document: Any, code: str) -> BehaviourSequence | None:
     return BehaviourSequence(str(document["first"]), str(document["then"]), document["within_days"], document["lookback_days"])
 
 
-def check(segments: Sequence[SegmentDef], tag_types: Mapping[str, str], actions: Sequence[str]) -> None:
+def check(segments: Sequence[SegmentDef], tag_types: Mapping[str, str], actions: Sequence[str], as_of: date) -> None:
     """Compiles every rule and checks every named tag and action.
 
     Args:
@@ -116,7 +116,7 @@ def check(segments: Sequence[SegmentDef], tag_types: Mapping[str, str], actions:
         context = f"segment {segment.code}"
         if segment.rule is not None:
             try:
-                expr.compile_condition(segment.rule, tag_types, context)
+                expr.compile_condition(segment.rule, tag_types, context, as_of=as_of)
             except expr.ExpressionError as error:
                 raise CatalogError(str(error)) from error
         for field, codes in (("profile_tags", segment.profile_tags), ("export_tags", segment.export_tags)):
@@ -170,7 +170,7 @@ def members(
     for segment in segments:
         chosen = wide.select(ONE_ID, *([F.col(code) for code in tag_types]))
         if segment.rule is not None:
-            chosen = chosen.where(expr.compile_condition(segment.rule, tag_types, f"segment {segment.code}"))
+            chosen = chosen.where(expr.compile_condition(segment.rule, tag_types, f"segment {segment.code}", as_of=as_of))
         chosen = chosen.select(ONE_ID)
         if segment.sequence:
             chosen = chosen.join(sequence_matches(actions, segment.sequence, as_of), on=ONE_ID, how="inner")

@@ -58,7 +58,7 @@ def actions(spark):
 
 def test_members_follow_rules_and_sequences(spark, wide, actions):
     defs = segments.parse_segments(DEFINITIONS)
-    segments.check(defs, TAG_TYPES, ("add_cart", "purchase"))
+    segments.check(defs, TAG_TYPES, ("add_cart", "purchase"), AS_OF)
     chosen = segments.members(wide, defs, TAG_TYPES, actions, AS_OF)
     expected = spark.createDataFrame(
         [(AS_OF, "high_value", "o1"), (AS_OF, "high_value", "o2"), (AS_OF, "cart_then_buy", "o1"),
@@ -124,4 +124,4 @@ def test_definitions_are_refused_naming_the_file_or_segment(document, message):
 def test_segments_that_do_not_fit_the_tags_are_refused(spark, document, message):
     defs = segments.parse_segments({"s.yml": document})
     with pytest.raises(CatalogError, match=message):
-        segments.check(defs, TAG_TYPES, ("add_cart", "purchase"))
+        segments.check(defs, TAG_TYPES, ("add_cart", "purchase"), AS_OF)
