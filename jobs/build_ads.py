@@ -115,8 +115,9 @@ def _ds_predicate(ds: date) -> str:
 
 
 def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date) -> AdsResult:
-    """Builds every ADS table for ``ds``; a bad tag or segment definition or a failing suite
-    stops the build with the reason in ``failure``."""
+    """Builds every ADS table for ``ds``. Tag and segment definitions are checked first, so a
+    bad one publishes nothing; it, or a failing suite, stops the build with the reason in
+    ``failure``."""
     build = AdsBuild(spark, settings, catalog, ds, load_ads_settings())
     started = time.monotonic()
     persisted: list[DataFrame] = []
@@ -124,12 +125,18 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date) -> 
         tag_defs, segment_defs = load_tag_catalog(), load_segments()
         inputs = read_inputs(build)
         persisted += [inputs.orders, inputs.events, inputs.identities]
+        planned = plan_definitions(build, inputs, tag_defs, segment_defs)
+        step = time.monotonic()
         analyses = build_analyses(build, inputs)
         persisted += [analyses.rfm, analyses.lifecycle, analyses.aipl]
+        step = _lap(build, "analyses_seconds", step)
         scores = build_model(build, inputs)
-        wide, planned = build_tags(build, inputs, analyses, scores, tag_defs)
+        step = _lap(build, "model_seconds", step)
+        wide = build_tags(build, inputs, analyses, scores, tag_defs, planned)
         persisted.append(wide)
+        step = _lap(build, "tags_seconds", step)
         build_segments(build, inputs, wide, planned, segment_defs)
+        _lap(build, "segments_seconds", step)
     except (AdsValidationError, CatalogError, ExpressionError, ValueError) as error:
         build.result.failure = str(error)
     finally:
@@ -140,6 +147,29 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date) -> 
             tables.overwrite(spark, settings, build.table("dq_results"), results, _ds_predicate(ds))
     build.result.figures["seconds"] = round(time.monotonic() - started)
     return build.result
+
+
+def _lap(build: AdsBuild, figure: str, since: float) -> float:
+    now = time.monotonic()
+    build.result.figures[figure] = round(now - since)
+    return now
+
+
+def plan_definitions(build: AdsBuild, inputs: AdsInputs, tag_defs: tuple[TagDef, ...],
+                     segment_defs: tuple[segments.SegmentDef, ...]) -> tuple[engine.PlannedTag, ...]:
+    """Plans the online tags and checks the segments against the sources' columns, before
+    anything is computed: the analyses are Spark plans here, the model's scores an empty frame
+    of their schema.
+
+    Raises:
+        CatalogError, ExpressionError: the first definition that does not fit, naming it.
+    """
+    frames = analysis_frames(build, inputs)
+    analyses = Analyses(**{field: frames[name] for name, field in TAG_INPUTS.items()})
+    scores = build.spark.createDataFrame([], purchase_propensity.SCORE_SCHEMA)
+    planned = engine.plan(tag_defs, tag_sources(inputs, analyses, scores))
+    segments.check(segment_defs, {item.code: item.value_type for item in planned}, TAG_ACTIONS, build.ds)
+    return planned
 
 
 def read_inputs(build: AdsBuild) -> AdsInputs:
@@ -286,9 +316,8 @@ def carried_tags(build: AdsBuild, planned: tuple[engine.PlannedTag, ...]) -> tup
 
 
 def build_tags(build: AdsBuild, inputs: AdsInputs, analyses: Analyses, scores: DataFrame,
-               tag_defs: tuple[TagDef, ...]) -> tuple[DataFrame, tuple[engine.PlannedTag, ...]]:
+               tag_defs: tuple[TagDef, ...], planned: tuple[engine.PlannedTag, ...]) -> DataFrame:
     sources = tag_sources(inputs, analyses, scores)
-    planned = engine.plan(tag_defs, sources)
     carried, carried_on = carried_tags(build, planned)
     due = frozenset(item.code for item in planned if item.tag.refresh == DAILY or item.code not in carried_on)
     result = engine.compute(sources, planned, build.ds, due, carried)
@@ -301,13 +330,12 @@ def build_tags(build: AdsBuild, inputs: AdsInputs, analyses: Analyses, scores: D
     build.result.figures["tags"] = len(planned)
     build.result.figures["tags_carried"] = len(planned) - len(result.computed)
     values.unpersist()
-    return wide, planned
+    return wide
 
 
 def build_segments(build: AdsBuild, inputs: AdsInputs, wide: DataFrame, planned: tuple[engine.PlannedTag, ...],
                    segment_defs: tuple[segments.SegmentDef, ...]) -> None:
     tag_types = {item.code: item.value_type for item in planned}
-    segments.check(segment_defs, tag_types, TAG_ACTIONS, build.ds)
     actions = segments.behaviour(inputs.events, inputs.orders)
     chosen = build.publish("segment_member", segments.members(wide, segment_defs, tag_types, actions, build.ds))
     values = build.read("tag_value").where(F.col("ds") == F.lit(build.ds))
@@ -342,7 +370,9 @@ def export_segment(spark: SparkSession, settings: Settings, catalog: Catalog, se
     wide = build.partition("tag_wide", ds)
     members = (chosen.where(F.col("segment") == segment_code).select(base.ONE_ID) if chosen is not None
                else spark.createDataFrame([], "one_id string"))
-    exported = members.join(wide.select(base.ONE_ID, *columns), on=base.ONE_ID, how="left").orderBy(base.ONE_ID)
+    # Values as ads.tag_value writes them (true/false, ISO dates, plain numbers), whatever the CSV reader.
+    texts = [engine.tag_text(F.col(name), wide.schema[name].dataType).alias(name) for name in columns]
+    exported = members.join(wide.select(base.ONE_ID, *texts), on=base.ONE_ID, how="left").orderBy(base.ONE_ID)
     path = out or build.conf.exports_dir / f"{segment_code}_{ds.isoformat()}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = exported.toPandas()
@@ -360,12 +390,7 @@ def check_definitions(spark: SparkSession, settings: Settings, catalog: Catalog,
     """
     build = AdsBuild(spark, settings, catalog, ds, load_ads_settings())
     tag_defs, segment_defs = load_tag_catalog(), load_segments()
-    inputs = read_inputs(build)
-    frames = analysis_frames(build, inputs)
-    analyses = Analyses(**{field: frames[name] for name, field in TAG_INPUTS.items()})
-    scores = spark.createDataFrame([], "one_id string, probability double")
-    planned = engine.plan(tag_defs, tag_sources(inputs, analyses, scores))
-    segments.check(segment_defs, {item.code: item.value_type for item in planned}, TAG_ACTIONS, ds)
+    planned = plan_definitions(build, read_inputs(build), tag_defs, segment_defs)
     by_status: dict[str, int] = {}
     for tag in tag_defs:
         by_status[tag.status] = by_status.get(tag.status, 0) + 1

@@ -124,16 +124,26 @@ def _segment_export(args: argparse.Namespace) -> int:
     from jobs.build_ads import export_segment
 
     spark, settings, catalog = _session(args)
-    path, rows = export_segment(spark, settings, catalog, args.name, args.ds, Path(args.out) if args.out else None)
+    try:
+        path, rows = export_segment(spark, settings, catalog, args.name, args.ds, Path(args.out) if args.out else None)
+    except ValueError as error:
+        print(f"FAILED {error}")
+        return 1
     print(f"wrote {rows} members of segment {args.name} (ds {args.ds}) to {path}")
     return 0
 
 
 def _tags_check(args: argparse.Namespace) -> int:
     from jobs.build_ads import check_definitions
+    from tags.catalog import CatalogError
+    from tags.expr import ExpressionError
 
     spark, settings, catalog = _session(args)
-    print("\n".join(check_definitions(spark, settings, catalog, args.ds)))
+    try:
+        print("\n".join(check_definitions(spark, settings, catalog, args.ds)))
+    except (CatalogError, ExpressionError) as error:
+        print(f"FAILED {error}")
+        return 1
     return 0
 
 
