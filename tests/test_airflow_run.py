@@ -39,27 +39,15 @@ def test_daily_dag_runs_through_airflow(tmp_path):
     )
     assert check.returncode == 0, check.stdout[-4000:]
     assert "rejects match the truth" in check.stdout
-    # The cdm task ran after every ods task: all of its tables were written for the ds.
-    audit = subprocess.run(
+    # Each task ran after the one before it: the cdm task wrote all of its tables for the ds,
+    # the oneid task recorded its (first, so full) run, the ads task listed the tag catalog.
+    day = f"DATE'{DS.isoformat()}'"
+    outcome = subprocess.run(
         [str(Path(sys.executable).with_name("cdp")), "sql",
-         f"SELECT count(*) AS tables_written FROM cdm.load_audit WHERE dt = DATE'{DS.isoformat()}'"],
+         f"SELECT (SELECT count(*) FROM cdm.load_audit WHERE dt = {day}) AS cdm_tables, "
+         f"(SELECT count(*) FROM oneid.runs WHERE ds = {day} AND mode = 'full') AS oneid_full_runs, "
+         f"(SELECT count(*) FROM ads.tag_catalog WHERE ds = {day}) > 40 AS tags_listed"],
         env=env, capture_output=True, text=True,
     )
-    assert audit.returncode == 0, audit.stderr[-4000:]
-    assert "|15            |" in audit.stdout, audit.stdout
-    # The oneid task ran after the cdm task and recorded its run.
-    runs = subprocess.run(
-        [str(Path(sys.executable).with_name("cdp")), "sql",
-         f"SELECT mode, count(*) AS runs FROM oneid.runs WHERE ds = DATE'{DS.isoformat()}' GROUP BY mode"],
-        env=env, capture_output=True, text=True,
-    )
-    assert runs.returncode == 0, runs.stderr[-4000:]
-    assert "|full|1   |" in runs.stdout, runs.stdout
-    # The ads task ran after the oneid task: the tag catalog of the ds lists every tag.
-    tags = subprocess.run(
-        [str(Path(sys.executable).with_name("cdp")), "sql",
-         f"SELECT count(*) > 40 AS catalog_listed FROM ads.tag_catalog WHERE ds = DATE'{DS.isoformat()}'"],
-        env=env, capture_output=True, text=True,
-    )
-    assert tags.returncode == 0, tags.stderr[-4000:]
-    assert "|true          |" in tags.stdout, tags.stdout
+    assert outcome.returncode == 0, outcome.stderr[-4000:]
+    assert "|15        |1              |true       |" in outcome.stdout, outcome.stdout
