@@ -23,14 +23,14 @@ test: setup
 test-slow: setup
 	$(BIN)/pytest -m slow
 
-# OneID accuracy, id stability and incremental == full on 20k persons over 5 days (about an hour on 2 cores).
+# Stage timings (ODS, CDM, OneID, ADS), OneID accuracy, id stability and incremental == full on 20k persons over 5 days (over an hour on 2 cores).
 BENCH_PERSONS ?= 20000
 BENCH_DAYS ?= 5
 bench: setup
 	bash scripts/bench.sh bench "$(DEMO_START)" "$(BENCH_DAYS)" "$(BENCH_PERSONS)"
 
 clean:
-	rm -rf $(DEMO_DIR) bench lakehouse landing .pytest_cache
+	rm -rf $(DEMO_DIR) bench lakehouse landing exports .pytest_cache
 
 # Runs the daily DAG once through Airflow (SQLite metadata) for DS over CDP_LANDING/CDP_LAKEHOUSE.
 DS ?= $(DEMO_START)
