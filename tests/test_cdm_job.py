@@ -62,13 +62,16 @@ def built(spark, base_settings, tmp_path_factory):
 
 
 @contextlib.contextmanager
-def weekly_tags_on_fridays(root):
-    """A copy of ``conf/`` whose weekly tags refresh on Fridays, for the ADS stage."""
+def weekly_tags_on_fridays(root, extra_tag: str = ""):
+    """A copy of ``conf/`` whose weekly tags refresh on Fridays, for the ADS stage, with
+    ``extra_tag`` (YAML list entries) appended to the catalog."""
     conf = root / "conf"
     if not conf.exists():
         shutil.copytree(conf_dir(), conf)
         ads = (conf / "ads.yml").read_text(encoding="utf-8").replace("weekly_on: 1", f"weekly_on: {FRIDAY}")
         (conf / "ads.yml").write_text(ads, encoding="utf-8")
+        if extra_tag:
+            (conf / "tags" / "99_extra.yml").write_text(f"tags:\n{extra_tag}", encoding="utf-8")
     before = os.environ.get("CDP_CONF_DIR")
     os.environ["CDP_CONF_DIR"] = str(conf)
     try:
@@ -182,6 +185,23 @@ def test_rerunning_the_ads_stage_changes_nothing_and_exports_a_segment(built, sp
         exported = list(csv.reader(handle))
     assert exported[0] == ["one_id", *segment.export_tags]
     assert rows == members == len(exported) - 1
+
+
+BAD_TAG = """  - {code: big_spender, name_zh: 大额, name_en: Big spender, category: 价值/测试, type: rule, status: online,
+     refresh: daily, owner: tests, description: a typo, condition: "spend_18d > 1000"}
+"""
+
+
+@pytest.mark.slow
+def test_a_bad_tag_stops_the_ads_stage_before_it_publishes_anything(built, spark, tmp_path):
+    settings = built[0]
+    next_day = DAYS[1] + timedelta(days=1)
+    with weekly_tags_on_fridays(tmp_path, extra_tag=BAD_TAG):
+        result = build_ads.run(spark, settings, load_catalog(), next_day)
+    assert result.failure and result.failure.startswith("tag big_spender: uses unknown tag 'spend_18d'"), result.failure
+    assert "spend_180d" in result.failure and result.loads == []
+    for name in ADS_TABLES:
+        assert read_table(spark, settings, load_catalog().table(name)).where(f"ds = DATE'{next_day}'").count() == 0, name
 
 
 @pytest.mark.slow
