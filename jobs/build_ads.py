@@ -191,7 +191,10 @@ def read_inputs(build: AdsBuild) -> AdsInputs:
         events=events,
         coupons=base.coupons(read(table("cdm.fct_coupon")), members),
         points=base.points(read(table("cdm.fct_points")), members),
-        identities=base.identities(profile).persist(StorageLevel.MEMORY_AND_DISK),
+        # A backfill's population: the identities that existed on its day.
+        identities=base.identities(profile).where(F.col("first_seen_date") <= F.lit(build.ds)).persist(
+            StorageLevel.MEMORY_AND_DISK
+        ),
         profile=base.profile_source(profile, current_members, read(table("cdm.dim_region"))),
         wechat_accounts=base.wechat_accounts(mapping),
         followers=base.followers(read(table("ods.wechat_users")), owners),
