@@ -21,7 +21,9 @@ os.environ["CDP_PII_SALT"] = TEST_PII_SALT
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
 TEST_SPARK_CONF = {
-    "spark.driver.memory": "4g",
+    # The whole suite shares one driver: with the ADS tests before it, the three-day OneID job
+    # ran out of a 4 GiB heap in CI (broadcasts failed, then the JVM died).
+    "spark.driver.memory": "8g",
     "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",
     "spark.ui.enabled": "false",
@@ -59,3 +61,12 @@ def settings_for(base_settings: Settings, tmp_path: Path):
         )
 
     return make
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_cached_frames():
+    """Drops every cached frame when a test module ends, so modules do not pile up memory."""
+    yield
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.catalog.clearCache()
