@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Mapping, Sequence
 
-from pyspark.sql import Column, DataFrame, Window, WindowSpec
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -443,7 +443,7 @@ def catalog_rows(
     population = wide.count()
     counts = values.groupBy("tag_code", "tag_value").agg(F.count(F.lit(1)).alias("one_ids"))
     ranked = counts.withColumn(
-        "rank", F.row_number().over(_by_tag().orderBy(F.col("one_ids").desc(), F.col("tag_value")))
+        "rank", F.row_number().over(Window.partitionBy("tag_code").orderBy(F.col("one_ids").desc(), F.col("tag_value")))
     )
     share = F.round(F.col("one_ids") / F.lit(max(population, 1)), DECIMALS)
     distribution = ranked.groupBy("tag_code").agg(
@@ -498,10 +498,6 @@ CATALOG_SCHEMA = T.StructType([
     T.StructField("numeric_summary", T.MapType(T.StringType(), T.DoubleType())),
 ])
 SUMMARY_POINTS = {"min": 0.0, "p25": 0.25, "median": 0.5, "p75": 0.75, "max": 1.0}
-
-
-def _by_tag() -> WindowSpec:
-    return Window.partitionBy("tag_code")
 
 
 def _numeric_summaries(wide: DataFrame, planned: Sequence[PlannedTag]) -> dict[str, dict[str, float]]:
