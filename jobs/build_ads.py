@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Callable
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -30,6 +31,7 @@ from jobs.config import (
     load_segments,
     load_tag_catalog,
 )
+from jobs.publish import Publication, Publisher, PublishValidationError, Replace
 from models.ads import (
     aipl,
     base,
@@ -73,10 +75,11 @@ class AdsInputs:
 
 
 class AdsBuild:
-    def __init__(self, spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, conf: AdsSettings):
+    def __init__(self, spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, conf: AdsSettings,
+                 publisher: Publisher | None = None):
         self.spark, self.settings, self.catalog, self.ds, self.conf = spark, settings, catalog, ds, conf
+        self.publisher = publisher or Publisher(spark, settings, catalog, "ads")
         self.result = AdsResult()
-        self.validations: list[quality.Validation] = []
 
     def table(self, name: str) -> TableSpec:
         return self.catalog.table(name if "." in name else f"ads.{name}")
@@ -91,34 +94,43 @@ class AdsBuild:
             return None
         return frame.where(F.col("ds") == F.lit(ds))
 
+    def publication(self, name: str, build: Callable[[], DataFrame], keep: bool = False,
+                    add_columns: bool = False) -> Publication:
+        """A table validated with its suite that replaces its ds partition."""
+        return Publication(self.table(name).qualified_name, build, Replace(_ds_predicate(self.ds), add_columns),
+                           keep=keep)
+
+    def publish_all(self, *publications: Publication) -> dict[str, DataFrame | None]:
+        """Publishes tables that do not depend on each other, concurrently.
+
+        Returns:
+            The kept frames, still cached, by table name (the caller unpersists them).
+        """
+        try:
+            published = self.publisher.publish_all(list(publications))
+        except PublishValidationError as error:
+            raise AdsValidationError(str(error)) from error
+        return {self.catalog.table(table).name: item.frame for table, item in published.items()}
+
     def publish(self, name: str, frame: DataFrame, add_columns: bool = False) -> DataFrame:
         """Validates ``frame`` with its suite and replaces the table's ds partition.
 
         Returns:
             The published frame, persisted, for the steps that build on it.
         """
-        spec = self.table(name)
-        started = time.monotonic()
-        staged = frame.persist(StorageLevel.MEMORY_AND_DISK)
-        validation = quality.validate(staged, spec.layer, spec.name)
-        self.validations.append(validation)
-        if not validation.success:
-            staged.unpersist()
-            raise AdsValidationError(f"{spec.qualified_name} failed its suite: " + "; ".join(validation.failures()))
-        written = tables.overwrite(self.spark, self.settings, spec, staged, _ds_predicate(self.ds), add_columns=add_columns)
-        self.result.loads.append((spec.qualified_name, written, time.monotonic() - started))
-        return staged
+        return self.publish_all(self.publication(name, lambda: frame, keep=True, add_columns=add_columns))[name]
 
 
 def _ds_predicate(ds: date) -> str:
     return f"ds = DATE'{ds.isoformat()}'"
 
 
-def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date) -> AdsResult:
+def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date,
+        publisher: Publisher | None = None) -> AdsResult:
     """Builds every ADS table for ``ds``. Tag and segment definitions are checked first, so a
     bad one publishes nothing; it, or a failing suite, stops the build with the reason in
     ``failure``."""
-    build = AdsBuild(spark, settings, catalog, ds, load_ads_settings())
+    build = AdsBuild(spark, settings, catalog, ds, load_ads_settings(), publisher)
     started = time.monotonic()
     persisted: list[DataFrame] = []
     try:
@@ -142,9 +154,14 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date) -> 
     finally:
         for frame in persisted:
             frame.unpersist()
-        if build.validations:
-            results = quality.results_frame(spark, build.validations).withColumn("ds", F.lit(ds))
-            tables.overwrite(spark, settings, build.table("dq_results"), results, _ds_predicate(ds))
+        build.result.loads = [(load.table, load.rows, load.seconds) for load in build.publisher.loads]
+        validations = build.publisher.validations
+        if validations:
+            build.publisher.publish(
+                build.table("dq_results").qualified_name,
+                quality.results_frame(spark, validations).withColumn("ds", F.lit(ds)),
+                Replace(_ds_predicate(ds)), validate=False,
+            )
     build.result.figures["seconds"] = round(time.monotonic() - started)
     return build.result
 
@@ -238,14 +255,12 @@ TAG_INPUTS = {"member_rfm": "rfm", "member_lifecycle": "lifecycle", "aipl_member
 
 
 def build_analyses(build: AdsBuild, inputs: AdsInputs) -> Analyses:
-    kept = {}
-    for name, frame in analysis_frames(build, inputs).items():
-        published = build.publish(name, frame)
-        if name in TAG_INPUTS:
-            kept[TAG_INPUTS[name]] = published
-        else:
-            published.unpersist()
-    return Analyses(**kept)
+    frames = analysis_frames(build, inputs)
+    published = build.publish_all(*(
+        build.publication(name, functools.partial(lambda frame: frame, frame), keep=name in TAG_INPUTS)
+        for name, frame in frames.items()
+    ))
+    return Analyses(**{field: published[name] for name, field in TAG_INPUTS.items()})
 
 
 def build_model(build: AdsBuild, inputs: AdsInputs) -> DataFrame:

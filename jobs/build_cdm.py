@@ -1,18 +1,20 @@
 """CDM build: one business date's ODS partitions merged into the conformed dimensions and facts.
 
 Dimensions first (with inferred members for every key the day's facts reference), then facts,
-then the aggregates over them. Each table is validated with its Great Expectations suite —
-including referential integrity to its dimensions — before it is published; a failing suite
-stops the build there, and a rerun of the ds repeats exactly the same merges.
+then the aggregates over them; tables that do not depend on each other are published at once.
+Each table is validated with its Great Expectations suite — including referential integrity to
+its dimensions — before it is published; a failing suite stops the build after its group of
+tables, and a rerun of the ds repeats exactly the same merges.
 """
 
 from __future__ import annotations
 
 import functools
-import time
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from typing import Callable
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -22,6 +24,7 @@ from pyspark.sql import types as T
 from jobs import catalog as tables
 from jobs import quality
 from jobs.config import Catalog, CdmSettings, Settings, TableSpec, load_cdm_settings, pii_salt
+from jobs.publish import Merge, Publication, Publisher, PublishValidationError, Replace, TableLoad
 from models.cdm import (
     agg_member_trade,
     dim_channel,
@@ -54,44 +57,35 @@ AUDIT_SCHEMA = T.StructType(
 )
 
 
-class CdmValidationError(Exception):
-    """A table's suite failed; the table was not published."""
-
-
 @dataclass(frozen=True)
 class CdmResult:
     loads: list[TableLoad]
     failure: str | None
-
-
-@dataclass(frozen=True)
-class TableLoad:
-    table: str
-    inserted: int
-    updated: int
-    deleted: int
-    seconds: float
+    publisher: Publisher | None = None
 
 
 class CdmBuild:
     """The state of one ds's build: the day's ODS frames, and what was published so far."""
 
-    def __init__(self, spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, conf: CdmSettings, salt: str):
+    def __init__(self, spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, conf: CdmSettings, salt: str,
+                 publisher: Publisher):
         self.spark, self.settings, self.catalog, self.ds, self.conf, self.salt = spark, settings, catalog, ds, conf, salt
-        self.loads: list[TableLoad] = []
-        self.validations: list[quality.Validation] = []
+        self.publisher = publisher
         self.unknown: list[tuple] = []
         self._ods: dict[str, DataFrame] = {}
+        self._audited: list[DataFrame] = []
+        self._lock = threading.Lock()
 
     def ods(self, entity: str) -> DataFrame:
         """The ds partition of an ODS table, cached for the build."""
-        if entity not in self._ods:
-            table = self.catalog.table(f"ods.{entity}")
-            frame = tables.read_table_if_exists(self.spark, self.settings, table)
-            if frame is None:
-                raise RuntimeError(f"{table.qualified_name} has never been loaded; run the ods stage first")
-            self._ods[entity] = frame.where(F.col(c.ODS_DT) == F.lit(self.ds)).persist(StorageLevel.MEMORY_AND_DISK)
-        return self._ods[entity]
+        with self._lock:
+            if entity not in self._ods:
+                table = self.catalog.table(f"ods.{entity}")
+                frame = tables.read_table_if_exists(self.spark, self.settings, table)
+                if frame is None:
+                    raise RuntimeError(f"{table.qualified_name} has never been loaded; run the ods stage first")
+                self._ods[entity] = frame.where(F.col(c.ODS_DT) == F.lit(self.ds)).persist(StorageLevel.MEMORY_AND_DISK)
+            return self._ods[entity]
 
     def table(self, name: str) -> TableSpec:
         return self.catalog.table(f"cdm.{name}")
@@ -105,46 +99,48 @@ class CdmBuild:
             return self.spark.createDataFrame([], f"{column} string")
         return frame.select(column)
 
-    def publish(
-        self, name: str, frame: DataFrame, mode: str, version: str | None = None, action: str | None = None,
-        predicate: str | None = None,
-    ) -> None:
-        """Validates ``frame`` (with its references checked) and writes it.
+    def publication(
+        self, name: str, build: Callable[[], DataFrame], mode: str, version: str | None = None,
+        action: str | None = None, predicate: Callable[[], str] | None = None,
+    ) -> Publication:
+        """A table to publish, validated with its references checked.
 
         Args:
             mode: ``upsert`` (MERGE on the catalog keys), ``partition`` (replace the ds
-                partition) or ``overwrite`` (the whole table, or the rows of ``predicate``).
+                partition) or ``overwrite`` (the whole table, or the rows of ``predicate``,
+                known once the frame is built).
         """
+        if mode == "upsert":
+            write: Replace | Merge = Merge(newer_version_column=version, action_column=action)
+        elif mode == "partition":
+            write = Replace(f"dt = DATE'{self.ds.isoformat()}'")
+        else:
+            write = Replace(predicate() if predicate else None)
         spec = self.table(name)
-        started = time.monotonic()
-        staged = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        return Publication(spec.qualified_name, build, write, audit=lambda staged: self._audit(spec, staged, action))
+
+    def publish(self, *publications: Publication) -> None:
+        """Publishes tables that do not depend on each other, concurrently."""
+        self.publisher.publish_all(list(publications))
+
+    def _audit(self, spec: TableSpec, staged: DataFrame, action: str | None) -> DataFrame:
+        """The frame the suite sees: the rows to upsert with their reference checks; the keys
+        that found only an inferred dimension row are kept for ``cdm.unknown_references``."""
         upserted = staged.where(F.col(action) == tables.ACTION_UPSERT) if action else staged
         checked = self._with_reference_checks(spec, upserted).persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            if spec.references:
-                per_column = [
-                    references.unknown_references(checked, spec.qualified_name, column, reference.table, f"inferred_{column}")
-                    for column, reference in spec.references.items()
-                ]
-                self.unknown += functools.reduce(DataFrame.unionByName, per_column).collect()
-            validation = quality.validate(checked, "cdm", name)
-            self.validations.append(validation)
-            if not validation.success:
-                raise CdmValidationError(f"cdm.{name} failed its suite: " + "; ".join(validation.failures()))
-            if mode == "upsert":
-                counts = tables.upsert(self.spark, self.settings, spec, staged, newer_version_column=version, action_column=action)
-            elif mode == "partition":
-                written = tables.replace_partition(self.spark, self.settings, spec, staged, self.ds)
-                counts = tables.MergeCounts(inserted=written, updated=0, deleted=0)
-            else:
-                written = tables.overwrite(self.spark, self.settings, spec, staged, predicate)
-                counts = tables.MergeCounts(inserted=written, updated=0, deleted=0)
-        finally:
-            checked.unpersist()
-            staged.unpersist()
-        self.loads.append(
-            TableLoad(spec.qualified_name, counts.inserted, counts.updated, counts.deleted, time.monotonic() - started)
-        )
+        if spec.references:
+            per_column = [
+                references.unknown_references(checked, spec.qualified_name, column, reference.table, f"inferred_{column}")
+                for column, reference in spec.references.items()
+            ]
+            self.add_unknown(functools.reduce(DataFrame.unionByName, per_column).collect())
+        with self._lock:
+            self._audited.append(checked)
+        return checked
+
+    def add_unknown(self, rows: list[tuple]) -> None:
+        with self._lock:
+            self.unknown += rows
 
     def _with_reference_checks(self, spec: TableSpec, frame: DataFrame) -> DataFrame:
         """Adds, per catalog reference, ``inferred_<column>`` (the dimension row is inferred;
@@ -160,48 +156,70 @@ class CdmBuild:
         return frame
 
     def release(self) -> None:
-        for frame in self._ods.values():
+        for frame in [*self._ods.values(), *self._audited]:
             frame.unpersist()
 
 
-def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date) -> CdmResult:
-    """Builds every CDM table for ``ds``, stopping at the first table that fails its suite."""
-    build = CdmBuild(spark, settings, catalog, ds, load_cdm_settings(), pii_salt())
+def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date,
+        publisher: Publisher | None = None) -> CdmResult:
+    """Builds every CDM table for ``ds``, stopping after the first group of tables in which
+    one fails its suite (tables are published in dependency order, independent ones at once)."""
+    publisher = publisher or Publisher(spark, settings, catalog, "cdm")
+    build = CdmBuild(spark, settings, catalog, ds, load_cdm_settings(), pii_salt(), publisher)
     run_id = f"cdm-{ds.isoformat()}-{uuid.uuid4().hex[:12]}"
     failure = None
     try:
-        _dimensions(build)
-        _identity_evidence(build)
-        _orders(build)
-        _other_facts(build)
-        _aggregates(build)
-    except CdmValidationError as error:
+        _dimensions_and_evidence(build)
+        _facts(build)
+    except PublishValidationError as error:
         failure = str(error)
     finally:
-        _publish_audit(build, run_id)
+        published = list(publisher.loads)
+        _publish_audit(build, run_id, published)
         build.release()
-    return CdmResult(build.loads, failure)
+    return CdmResult(published, failure, publisher)
 
 
-def _dimensions(build: CdmBuild) -> None:
+def _dimensions_and_evidence(build: CdmBuild) -> None:
+    """Dimensions in dependency order (stores find their regions, channels their stores),
+    with the tables that reference none of them alongside."""
     conf, ods = build.conf, build.ods
+    first = [
+        build.publication("dim_region", lambda: dim_region.build(
+            references.places(ods("pos_stores"), ods("ecom_orders")), conf.city_tiers), "upsert"),
+        build.publication("dim_product", lambda: dim_product.build(
+            ods("product_products"), build.keys("dim_product", "sku_id"),
+            references.sku_ids(ods("pos_order_items"), ods("ecom_orders"), ods("wechat_events")), conf.price_bands,
+        ), "upsert", version=c.SOURCE_VERSION),
+        build.publication("dim_member", lambda: dim_member.build(
+            ods("crm_members"), build.current("dim_member"),
+            references.member_ids(*(ods(name) for name in references.MEMBER_REFERENCING)), build.salt,
+            conf.channel_labels,
+        ), "upsert", action=dim_member.ACTION),
+        build.publication("identity_evidence", lambda: functools.reduce(DataFrame.unionByName, [
+            identity_evidence.build(source, entity, build.ods(f"{source}_{entity}"))
+            for source, entity in identity_evidence.FIELDS
+        ]), "partition"),
+    ]
     if not _calendar_covers(build):
-        calendar = dim_date.build(build.spark.range(1), conf.calendar_start, conf.calendar_end)
-        build.publish("dim_date", calendar, "overwrite")
-    places = references.places(ods("pos_stores"), ods("ecom_orders"))
-    build.publish("dim_region", dim_region.build(places, conf.city_tiers), "upsert")
-    stores = dim_store.build(ods("pos_stores"), build.keys("dim_store", "store_id"),
-                             references.store_ids(ods("pos_orders"), ods("crm_members")))
-    build.publish("dim_store", stores, "upsert", version=c.SOURCE_VERSION)
-    products = dim_product.build(ods("product_products"), build.keys("dim_product", "sku_id"),
-                                 references.sku_ids(ods("pos_order_items"), ods("ecom_orders"), ods("wechat_events")),
-                                 conf.price_bands)
-    build.publish("dim_product", products, "upsert", version=c.SOURCE_VERSION)
-    apps = references.apps(ods("wechat_users"), ods("wechat_events"), build.current("dim_channel"))
-    build.publish("dim_channel", dim_channel.build(conf.channels, build.current("dim_store"), apps), "overwrite")
-    member_ids = references.member_ids(*(ods(name) for name in references.MEMBER_REFERENCING))
-    members = dim_member.build(ods("crm_members"), build.current("dim_member"), member_ids, build.salt, conf.channel_labels)
-    build.publish("dim_member", members, "upsert", action=dim_member.ACTION)
+        first.append(build.publication(
+            "dim_date", lambda: dim_date.build(build.spark.range(1), conf.calendar_start, conf.calendar_end), "overwrite"
+        ))
+    build.publish(*first)
+    build.publish(
+        build.publication("dim_store", lambda: dim_store.build(
+            ods("pos_stores"), build.keys("dim_store", "store_id"),
+            references.store_ids(ods("pos_orders"), ods("crm_members")),
+        ), "upsert", version=c.SOURCE_VERSION),
+        build.publication("fct_points", lambda: fct_points.build(ods("crm_points_ledger"), build.current("fct_points")),
+                          "upsert"),
+    )
+
+    def channels() -> DataFrame:
+        apps = references.apps(ods("wechat_users"), ods("wechat_events"), build.current("dim_channel"))
+        return dim_channel.build(conf.channels, build.current("dim_store"), apps)
+
+    build.publish(build.publication("dim_channel", channels, "overwrite"))
 
 
 def _calendar_covers(build: CdmBuild) -> bool:
@@ -214,67 +232,72 @@ def _calendar_covers(build: CdmBuild) -> bool:
     return tuple(span) == (build.conf.calendar_start, build.conf.calendar_end, expected_days)
 
 
-def _identity_evidence(build: CdmBuild) -> None:
-    frames = [
-        identity_evidence.build(source, entity, build.ods(f"{source}_{entity}"))
-        for source, entity in identity_evidence.FIELDS
-    ]
-    build.publish("identity_evidence", functools.reduce(DataFrame.unionByName, frames), "partition")
-
-
-def _orders(build: CdmBuild) -> None:
+def _facts(build: CdmBuild) -> None:
     ods = build.ods
     headers = fct_order.headers(ods("pos_orders"), ods("ecom_orders")).persist(StorageLevel.MEMORY_AND_DISK)
-    lines = fct_order_item.raw_lines(ods("pos_order_items"), ods("ecom_orders"))
-    known = build.current("fct_order")
-    candidates = headers.select(*fct_order_item.ALLOCATION_HEADER)
-    if known is not None:
-        earlier = known.join(headers.select("order_key"), on="order_key", how="left_anti").select(
-            *[F.abs("paid_amount").alias("pay_amount") if name == "pay_amount" else name
-              for name in fct_order_item.ALLOCATION_HEADER]
-        )
-        candidates = candidates.unionByName(earlier.join(lines.select("order_key"), on="order_key", how="left_semi"))
-    items, orphans = fct_order_item.build(lines, candidates)
-    build.unknown += references.orphan_lines(orphans).collect()
-    build.publish("fct_order_item", items, "upsert", version=c.SOURCE_VERSION)
-    # A ticket sent again without its lines keeps the lines it already has: the order's line
-    # totals come from the published lines, not from the day's alone.
-    order_lines = build.current("fct_order_item").join(headers.select("order_key"), on="order_key", how="left_semi")
-    store_regions = build.current("dim_store").select("store_id", "region_id")
-    card_members = build.current("dim_member").select("card_no", "member_id", "effective_from")
-    orders = fct_order.build(headers, order_lines, card_members, store_regions)
-    build.publish("fct_order", orders, "upsert", version=c.SOURCE_VERSION)
+
+    def items() -> DataFrame:
+        lines = fct_order_item.raw_lines(ods("pos_order_items"), ods("ecom_orders"))
+        known = build.current("fct_order")
+        candidates = headers.select(*fct_order_item.ALLOCATION_HEADER)
+        if known is not None:
+            earlier = known.join(headers.select("order_key"), on="order_key", how="left_anti").select(
+                *[F.abs("paid_amount").alias("pay_amount") if name == "pay_amount" else name
+                  for name in fct_order_item.ALLOCATION_HEADER]
+            )
+            candidates = candidates.unionByName(earlier.join(lines.select("order_key"), on="order_key", how="left_semi"))
+        built, orphans = fct_order_item.build(lines, candidates)
+        build.add_unknown(references.orphan_lines(orphans).collect())
+        return built
+
+    build.publish(
+        build.publication("fct_order_item", items, "upsert", version=c.SOURCE_VERSION),
+        build.publication("fct_ecom_order_lifecycle", lambda: fct_ecom_order_lifecycle.build(
+            ods("ecom_orders"), build.current("fct_ecom_order_lifecycle")), "upsert"),
+        build.publication("fct_event", lambda: fct_event.build(ods("wechat_events")), "upsert", version=c.SOURCE_VERSION),
+    )
+
+    def orders() -> DataFrame:
+        # A ticket sent again without its lines keeps the lines it already has: the order's
+        # line totals come from the published lines, not from the day's alone.
+        order_lines = build.current("fct_order_item").join(headers.select("order_key"), on="order_key", how="left_semi")
+        store_regions = build.current("dim_store").select("store_id", "region_id")
+        card_members = build.current("dim_member").select("card_no", "member_id", "effective_from")
+        return fct_order.build(headers, order_lines, card_members, store_regions)
+
+    build.publish(build.publication("fct_order", orders, "upsert", version=c.SOURCE_VERSION))
     dates = sorted(row.order_date for row in headers.select("order_date").distinct().collect())
     headers.unpersist()
+    later = [build.publication("fct_coupon", lambda: fct_coupon.build(
+        ods("crm_coupons"), build.current("fct_coupon"), build.current("fct_order"), build.conf.channel_labels,
+    ), "upsert")]
     if dates:
         listed = ", ".join(f"DATE'{day}'" for day in dates)
-        touched = build.current("fct_order").where(F.col("order_date").isin(*dates))
-        build.publish("fct_trade_daily", fct_trade_daily.build(touched), "overwrite", predicate=f"trade_date IN ({listed})")
+        later.append(build.publication(
+            "fct_trade_daily",
+            lambda: fct_trade_daily.build(build.current("fct_order").where(F.col("order_date").isin(*dates))),
+            "overwrite", predicate=lambda: f"trade_date IN ({listed})",
+        ))
+    later.append(build.publication(
+        "agg_member_trade",
+        lambda: agg_member_trade.build(build.current("fct_order"), build.ds, build.conf.trade_windows_days),
+        "partition",
+    ))
+    build.publish(*later)
 
 
-def _other_facts(build: CdmBuild) -> None:
-    ods = build.ods
-    lifecycle = fct_ecom_order_lifecycle.build(ods("ecom_orders"), build.current("fct_ecom_order_lifecycle"))
-    build.publish("fct_ecom_order_lifecycle", lifecycle, "upsert")
-    build.publish("fct_points", fct_points.build(ods("crm_points_ledger"), build.current("fct_points")), "upsert")
-    coupons = fct_coupon.build(ods("crm_coupons"), build.current("fct_coupon"), build.current("fct_order"),
-                               build.conf.channel_labels)
-    build.publish("fct_coupon", coupons, "upsert")
-    build.publish("fct_event", fct_event.build(ods("wechat_events")), "upsert", version=c.SOURCE_VERSION)
-
-
-def _aggregates(build: CdmBuild) -> None:
-    trade = agg_member_trade.build(build.current("fct_order"), build.ds, build.conf.trade_windows_days)
-    build.publish("agg_member_trade", trade, "partition")
-
-
-def _publish_audit(build: CdmBuild, run_id: str) -> None:
-    spark, settings, ds = build.spark, build.settings, build.ds
-    unknown = spark.createDataFrame(build.unknown, references.UNKNOWN_REFERENCE_SCHEMA).withColumn("dt", F.lit(ds))
-    tables.replace_partition(spark, settings, build.table("unknown_references"), unknown, ds)
-    if build.validations:
-        results = quality.results_frame(spark, build.validations).withColumn("dt", F.lit(ds))
-        tables.replace_partition(spark, settings, build.table("dq_results"), results, ds)
-    audit_rows = [(load.table, load.inserted, load.updated, load.deleted, load.seconds, run_id) for load in build.loads]
-    audit = spark.createDataFrame(audit_rows, AUDIT_SCHEMA).withColumn("dt", F.lit(ds))
-    tables.replace_partition(spark, settings, build.table("load_audit"), audit, ds)
+def _publish_audit(build: CdmBuild, run_id: str, published: list[TableLoad]) -> None:
+    """The day's unknown references, suite results and load audit, each replacing its ds."""
+    spark, ds = build.spark, build.ds
+    day = Replace(f"dt = DATE'{ds.isoformat()}'")
+    records = [
+        Publication("cdm.unknown_references", lambda: spark.createDataFrame(
+            build.unknown, references.UNKNOWN_REFERENCE_SCHEMA).withColumn("dt", F.lit(ds)), day, validate=False),
+        Publication("cdm.load_audit", lambda: spark.createDataFrame(
+            [(load.table, load.inserted, load.updated, load.deleted, load.seconds, run_id) for load in published],
+            AUDIT_SCHEMA).withColumn("dt", F.lit(ds)), day, validate=False),
+    ]
+    if build.publisher.validations:
+        records.append(Publication("cdm.dq_results", lambda: quality.results_frame(
+            spark, build.publisher.validations).withColumn("dt", F.lit(ds)), day, validate=False))
+    build.publisher.publish_all(records)

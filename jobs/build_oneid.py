@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Callable
 
-from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 from jobs import catalog as tables
 from jobs import quality
 from jobs.config import Catalog, OneidSettings, Settings, TableSpec, load_cdm_settings, load_oneid_settings, pii_salt
+from jobs.publish import Publication, Publisher, PublishValidationError, Replace
 from jobs.spark import has_graphframes
 from models.cdm import agg_member_trade
 from oneid import assign, graph, profile, records, rules, stats
@@ -71,11 +72,12 @@ class PreviousRun:
 
 
 class OneidBuild:
-    def __init__(self, spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, conf: OneidSettings):
+    def __init__(self, spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, conf: OneidSettings,
+                 publisher: Publisher | None = None):
         self.spark, self.settings, self.catalog, self.ds, self.conf = spark, settings, catalog, ds, conf
+        self.publisher = publisher or Publisher(spark, settings, catalog, "oneid")
         self.result = OneidResult(mode=INCREMENTAL)
         self.versions: dict[str, int] = {}
-        self.validations: list[quality.Validation] = []
 
     def table(self, name: str) -> TableSpec:
         return self.catalog.table(name if "." in name else f"oneid.{name}")
@@ -94,23 +96,23 @@ class OneidBuild:
             graphframes_available=has_graphframes(self.settings.jars_dir),
         )
 
-    def publish(self, name: str, frame: DataFrame, predicate: str | None = None, validate: bool = True) -> None:
-        """Validates ``frame`` with its suite and replaces the table (or the ``predicate`` rows)."""
-        spec = self.table(name)
-        started = time.monotonic()
-        staged = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    def publication(self, name: str, build: Callable[[], DataFrame], predicate: str | None = None,
+                    validate: bool = True) -> Publication:
+        """A table to publish: validated with its suite (unless a working table without one),
+        replacing the table or the ``predicate`` rows."""
+        return Publication(self.table(name).qualified_name, build, Replace(predicate), validate=validate)
+
+    def publish(self, *publications: Publication) -> None:
+        """Publishes tables that do not depend on each other, concurrently, and records the
+        Delta version of every state table written."""
         try:
-            if validate:
-                validation = quality.validate(staged, spec.layer, spec.name)
-                self.validations.append(validation)
-                if not validation.success:
-                    raise OneidValidationError(f"{spec.qualified_name} failed its suite: " + "; ".join(validation.failures()))
-            written = tables.overwrite(self.spark, self.settings, spec, staged, predicate)
-        finally:
-            staged.unpersist()
-        path = spec.path(self.settings.lakehouse)
-        self.versions[spec.name] = DeltaTable.forPath(self.spark, path).history(1).first().version
-        self.result.loads.append((spec.qualified_name, written, time.monotonic() - started))
+            self.publisher.publish_all(list(publications))
+        except PublishValidationError as error:
+            raise OneidValidationError(str(error)) from error
+        for item in publications:
+            spec = self.catalog.table(item.table)
+            if spec.layer == "oneid" and spec.name in MAPPING_STATE:
+                self.versions[spec.name] = tables.latest_version(self.spark, self.settings, spec)
 
 
 def previous_run(build: OneidBuild) -> PreviousRun | None:
@@ -201,7 +203,7 @@ def node_attributes(sightings: DataFrame) -> DataFrame:
 
 
 def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, mode: str = INCREMENTAL,
-        from_scratch: bool = False) -> OneidResult:
+        from_scratch: bool = False, publisher: Publisher | None = None) -> OneidResult:
     """Resolves identities for ``ds``.
 
     Args:
@@ -211,16 +213,21 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, mod
         from_scratch: ignore the previous run's ids (a first build, or tests comparing modes).
     """
     conf = load_oneid_settings()
-    build = OneidBuild(spark, settings, catalog, ds, conf)
+    build = OneidBuild(spark, settings, catalog, ds, conf, publisher)
     started = time.monotonic()
     try:
         _resolve_day(build, mode, from_scratch)
     except (OneidValidationError, OneidOrderError) as error:
         build.result.failure = str(error)
     finally:
-        if build.validations:
-            results = quality.results_frame(spark, build.validations).withColumn("ds", F.lit(ds))
-            tables.overwrite(spark, settings, build.table("dq_results"), results, f"ds = DATE'{ds.isoformat()}'")
+        build.result.loads = [(load.table, load.rows, load.seconds) for load in build.publisher.loads]
+        validations = build.publisher.validations
+        if validations:
+            build.publisher.publish(
+                build.table("dq_results").qualified_name,
+                quality.results_frame(spark, validations).withColumn("ds", F.lit(ds)),
+                Replace(f"ds = DATE'{ds.isoformat()}'"), validate=False,
+            )
     build.result.figures["seconds"] = round(time.monotonic() - started)
     return build.result
 
@@ -291,8 +298,10 @@ def _draw_links(build: OneidBuild, incremental: bool) -> DayInput:
     ds = build.ds
     normalized = normalized_evidence(build, up_to=not incremental).persist(StorageLevel.MEMORY_AND_DISK)
     scope = f"dt = DATE'{ds.isoformat()}'" if incremental else f"dt <= DATE'{ds.isoformat()}'"
-    build.publish("links", rules.links(normalized, build.conf.rules), scope, validate=False)
-    build.publish("sightings", rules.sightings(normalized), scope, validate=False)
+    build.publish(
+        build.publication("links", lambda: rules.links(normalized, build.conf.rules), scope, validate=False),
+        build.publication("sightings", lambda: rules.sightings(normalized), scope, validate=False),
+    )
     links = build.read("links").where(F.col("dt") <= F.lit(ds))
     sightings = build.read("sightings").where(F.col("dt") <= F.lit(ds))
     today = F.col("dt") == F.lit(ds)
@@ -326,7 +335,7 @@ def _publish_mapping(build: OneidBuild, previous: DataFrame, recomputed_previous
         .join(attributes, on="node", how="inner")
         .select(*MAPPING_COLUMNS)
     )
-    build.publish("id_mapping", mapping)
+    build.publish(build.publication("id_mapping", lambda: mapping))
     return build.read("id_mapping").persist(StorageLevel.MEMORY_AND_DISK)
 
 
@@ -338,17 +347,21 @@ def _publish_logs(build: OneidBuild, identity: Graph, previous: PreviousState, e
         .withColumn("decision", F.lit(graph.SHARED_DECISION))
         .select(*SHARED_COLUMNS)
     )
-    build.publish("shared_identifiers", shared)
-    build.publish("one_id_alias", assign.resolve_aliases(previous.aliases, events, ds))
-    build.publish("merge_log", events, f"ds = DATE'{ds.isoformat()}'")
+    build.publish(
+        build.publication("shared_identifiers", lambda: shared),
+        build.publication("one_id_alias", lambda: assign.resolve_aliases(previous.aliases, events, ds)),
+        build.publication("merge_log", lambda: events, f"ds = DATE'{ds.isoformat()}'"),
+    )
 
 
 def _publish_stats(build: OneidBuild, mapping: DataFrame, events: DataFrame, identity: Graph, day: DayInput,
                    recomputed: int) -> None:
     ds = build.ds
     rejected = rules.rejected(day.normalized.where(F.col("dt") == F.lit(ds)))
-    build.publish("stats", stats.build(ds, mapping, events, identity.shared, rejected, day.today_links, recomputed),
-                  f"ds = DATE'{ds.isoformat()}'", validate=False)
+    build.publish(build.publication(
+        "stats", lambda: stats.build(ds, mapping, events, identity.shared, rejected, day.today_links, recomputed),
+        f"ds = DATE'{ds.isoformat()}'", validate=False,
+    ))
     figures = {row.kind: row["count"] for row in events.groupBy("kind").count().collect()}
     build.result.figures.update(
         identifiers=mapping.count(), identities=mapping.select("one_id").distinct().count(), recomputed=recomputed,
@@ -362,7 +375,7 @@ def _publish_downstream(build: OneidBuild, mapping: DataFrame, all_evidence: Dat
     nodes = mapping.select(rules.node_key(F.col("id_type"), F.col("id_value")).alias("node"), "one_id")
     valid = rules.valid_identifiers(all_evidence)
     owners = records.owners(valid, nodes, conf.record_owner)
-    build.publish("record_identity", owners)
+    build.publish(build.publication("record_identity", lambda: owners))
     owners = build.read("record_identity")
 
     cdm = functools.partial(tables.read_table, build.spark, build.settings)
@@ -376,18 +389,19 @@ def _publish_downstream(build: OneidBuild, mapping: DataFrame, all_evidence: Dat
     shipped = profile.self_shipped_addresses(orders, receivers, owners.select("record_key", "one_id"))
     members = cdm(build.catalog.table("cdm.dim_member")).where(F.col("is_current") & ~F.col("is_inferred"))
     golden = profile.build(mapping, members, shipped, conf.source_priority, pii_salt(), ds)
-    build.publish("profile", golden)
-
     windows = load_cdm_settings().trade_windows_days
     owned_orders = orders.join(owners.select("record_key", "one_id"), on="record_key", how="left")
     trade = agg_member_trade.build(owned_orders, ds, windows, key="one_id")
-    build.publish("cdm.agg_one_id_trade", trade, f"dt = DATE'{ds.isoformat()}'")
+    build.publish(
+        build.publication("profile", lambda: golden),
+        build.publication("cdm.agg_one_id_trade", lambda: trade, f"dt = DATE'{ds.isoformat()}'"),
+    )
 
 
 def _record_run(build: OneidBuild, mode: str) -> None:
     row = [(build.ds, mode, build.conf.fingerprint, {name: build.versions[name] for name in MAPPING_STATE})]
     frame = build.spark.createDataFrame(row, "ds date, mode string, rules_fingerprint string, versions map<string,long>")
-    tables.overwrite(build.spark, build.settings, build.table("runs"), frame, f"ds = DATE'{build.ds.isoformat()}'")
+    build.publish(build.publication("runs", lambda: frame, f"ds = DATE'{build.ds.isoformat()}'", validate=False))
 
 
 def preview(spark: SparkSession, settings: Settings, catalog: Catalog, conf_path: Path, ds: date | None = None) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date
 
@@ -91,23 +90,13 @@ def upsert(
     merge = merge.whenNotMatchedInsert(
         condition=f"s.`{action_column}` = '{ACTION_UPSERT}'" if action_column else None, values=values
     )
-    # MERGE takes commit metadata from the session only; one session merges one table at a time.
-    token = _commit_token()
-    spark.conf.set(COMMIT_METADATA_CONF, token)
-    try:
-        merge.execute()
-    finally:
-        spark.conf.unset(COMMIT_METADATA_CONF)
+    # Delta answers a MERGE with its own counts: no history scan to find them.
+    metrics = merge.execute().first()
     _register(spark, settings, table)
-    commit = _own_commit(spark, path, token)
-    # A merge that changes nothing writes no commit.
-    if commit is None:
-        return MergeCounts(inserted=0, updated=0, deleted=0)
-    metrics = commit.operationMetrics
     return MergeCounts(
-        inserted=int(metrics.get("numTargetRowsInserted", 0)),
-        updated=int(metrics.get("numTargetRowsUpdated", 0)),
-        deleted=int(metrics.get("numTargetRowsDeleted", 0)),
+        inserted=int(metrics["num_inserted_rows"]),
+        updated=int(metrics["num_updated_rows"]),
+        deleted=int(metrics["num_deleted_rows"]),
     )
 
 
@@ -118,28 +107,23 @@ def overwrite(
     frame: DataFrame,
     predicate: str | None = None,
     add_columns: bool = False,
-) -> int:
+) -> None:
     """Replaces the whole table, or only the rows matching ``predicate`` (Delta replaceWhere).
 
     Args:
         add_columns: let a partition bring columns the table lacks (``ads.tag_wide`` grows a
             column per new tag); earlier partitions read them as null.
-
-    Returns:
-        Rows written, from Delta's operation metrics.
     """
-    path = table.path(settings.lakehouse)
-    token = _commit_token()
-    writer = frame.write.format("delta").mode("overwrite").option("userMetadata", token)
+    writer = frame.write.format("delta").mode("overwrite")
     writer = writer.option("replaceWhere", predicate) if predicate else writer.option("overwriteSchema", True)
     writer = writer.option("mergeSchema", True) if add_columns else writer
-    writer.partitionBy(*table.partition_by).save(path)
+    writer.partitionBy(*table.partition_by).save(table.path(settings.lakehouse))
     _register(spark, settings, table)
-    commit = _own_commit(spark, path, token)
-    # Delta skips the commit of an empty frame that replaces nothing: no commit, no rows.
-    if commit is None:
-        return 0
-    return int(commit.operationMetrics.get("numOutputRows", 0))
+
+
+def latest_version(spark: SparkSession, settings: Settings, table: TableSpec) -> int:
+    """The table's newest commit version (one small read of the log's newest entry)."""
+    return DeltaTable.forPath(spark, table.path(settings.lakehouse)).history(1).first().version
 
 
 def _create(spark: SparkSession, table: TableSpec, schema: T.StructType, path: str) -> None:
@@ -156,7 +140,7 @@ def replace_partition(
     frame: DataFrame,
     ds: date,
     extra_predicate: str | None = None,
-) -> int:
+) -> None:
     """Replaces the rows of one ``dt`` (and optionally a narrower slice) with ``frame``.
 
     Delta's ``replaceWhere`` makes the write atomic and idempotent: rerunning a ds replaces
@@ -165,31 +149,16 @@ def replace_partition(
     Args:
         extra_predicate: a further SQL predicate on partition or data columns, for tables
             several loaders share (``ods.rejects`` is written per source entity).
-
-    Returns:
-        The number of rows the commit wrote, from Delta's own operation metrics, so callers
-        can check it against what they meant to publish.
     """
     predicate = f"dt = DATE'{ds.isoformat()}'"
     if extra_predicate:
         predicate = f"{predicate} AND ({extra_predicate})"
-    return overwrite(spark, settings, table, frame, predicate)
+    overwrite(spark, settings, table, frame, predicate)
 
 
-COMMIT_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
-# Commits other writers make meanwhile (the DAG's source tasks share tables) are passed over
-# when looking for one's own; this many recent commits are searched.
-COMMITS_SEARCHED = 100
-
-
-def _commit_token() -> str:
-    return f"cdp-{uuid.uuid4().hex}"
-
-
-def _own_commit(spark: SparkSession, path: str, token: str):
-    """The commit a write tagged with ``token``, or None when the write committed nothing."""
-    history = DeltaTable.forPath(spark, path).history(COMMITS_SEARCHED)
-    return history.where(history.userMetadata == token).select("version", "operationMetrics").first()
+# (application, name) → location of every name this process registered: a write registers
+# its table once per session, not once per commit.
+_REGISTERED: dict[tuple[str, str], str] = {}
 
 
 def _register(spark: SparkSession, settings: Settings, table: TableSpec) -> None:
@@ -199,11 +168,15 @@ def _register(spark: SparkSession, settings: Settings, table: TableSpec) -> None
     dropped first; the tables are external, so dropping the name leaves the data alone.
     """
     path = table.path(settings.lakehouse)
+    key = (spark.sparkContext.applicationId, table.qualified_name)
+    if _REGISTERED.get(key) == path:
+        return
     try:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {table.layer}")
         if spark.catalog.tableExists(table.qualified_name) and _location(spark, table) != _plain(path):
             spark.sql(f"DROP TABLE {table.qualified_name}")
         spark.sql(f"CREATE TABLE IF NOT EXISTS {table.qualified_name} USING DELTA LOCATION '{path}'")
+        _REGISTERED[key] = path
     except AnalysisException as error:
         raise RuntimeError(f"could not register {table.qualified_name}: {error}") from error
 

@@ -43,8 +43,12 @@ def _run(args: argparse.Namespace) -> int:
         started = time.monotonic()
         kwargs = {"sources": tuple(args.source)} if stage == "ods" and args.source else {}
         result = STAGES[stage](spark, settings, catalog, args.ds, **kwargs)
-        print(f"== {stage} ds={args.ds} ({time.monotonic() - started:.1f}s)")
-        print("\n".join(result.lines))
+        print(f"== {stage} ds={args.ds} ({time.monotonic() - started:.1f}s)", flush=True)
+        print("\n".join(result.lines + result.cost.lines()), flush=True)
+        if args.metrics:
+            with open(args.metrics, "a", encoding="utf-8") as handle:
+                record = {"ds": args.ds.isoformat(), "stage": stage, "ok": result.ok, **result.cost.as_dict()}
+                handle.write(json.dumps(record) + "\n")
         if not result.ok:
             remaining = stages[stages.index(stage) + 1 :]
             if remaining:
@@ -165,6 +169,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
     run.add_argument("--stage", choices=["ods", "cdm", "oneid", "ads"], help="run only this stage")
     run.add_argument("--source", action="append", help="ods stage: only this source (repeatable)")
+    run.add_argument("--metrics", help="append each stage's cost (seconds, jobs, commits, suites, per table) "
+                                       "to this file as a JSON line")
     run.set_defaults(handler=_run)
 
     check = commands.add_parser("check-rejects", help="compare ods.rejects with a generator's bad-row truth")

@@ -55,6 +55,13 @@ class Settings:
     jars_dir: Path
     spark: SparkSettings
     ods_parallelism: int
+    # Tables a stage publishes at once where they do not depend on each other.
+    publish_parallelism: int = 1
+    # Frames up to this many rows are validated by Great Expectations' pandas engine on an
+    # Arrow copy (milliseconds), bigger ones where they are, by its Spark engine.
+    validation_pandas_max_rows: int = 0
+    # Rows per written file for the small frames that reach a write in many partitions.
+    rows_per_file: int = 1_000_000
 
     @property
     def checkpoint_dir(self) -> str:
@@ -86,6 +93,9 @@ def load_settings(env: str | None = None, landing: str | None = None, lakehouse:
             conf={key: str(value) for key, value in spark_doc.get("conf", {}).items()},
         ),
         ods_parallelism=int(document.get("ods_parallelism", 2)),
+        publish_parallelism=int(document.get("publish_parallelism", 1)),
+        validation_pandas_max_rows=int(document.get("validation_pandas_max_rows", 0)),
+        rows_per_file=int(document.get("rows_per_file", 1_000_000)),
     )
 
 

@@ -9,7 +9,6 @@ in one write, and the load audit and suite results last.
 from __future__ import annotations
 
 import functools
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,9 +20,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.utils import AnalysisException
 
-from jobs import catalog as tables
-from jobs import quality
+from jobs import cost, quality
 from jobs.config import Catalog, Settings
+from jobs.publish import Publisher, PublishValidationError, Replace
 from models.ods.contract import EntityContract
 from models.ods.records import KIND_FILE, KIND_FILE_ERROR, KIND_FILE_WARNING, KIND_RECORD, split_records
 from models.ods.typed_records import REASON, accepted_rows, check_records, rejected_rows
@@ -44,8 +43,6 @@ AUDIT_SCHEMA = T.StructType(
         T.StructField("ingest_run_id", T.StringType(), False),
     ]
 )
-# Great Expectations' ephemeral context is not documented as thread-safe; suites run one at a time.
-_VALIDATION_LOCK = threading.Lock()
 
 
 class EntityLoadError(Exception):
@@ -107,7 +104,7 @@ def _inspect_files(records: DataFrame, load: EntityLoad) -> None:
 
 
 def ingest_entity(
-    spark: SparkSession, settings: Settings, catalog: Catalog, contract: EntityContract, ds: date, run_id: str
+    spark: SparkSession, settings: Settings, publisher: Publisher, contract: EntityContract, ds: date, run_id: str
 ) -> EntityLoad:
     """Loads and publishes one entity's day; its checked rows stay cached for the rejects.
 
@@ -129,12 +126,12 @@ def ingest_entity(
         load.rows_kept = counts.checked - counts.rejected
         if counts.checked != load.rows_in:
             raise EntityLoadError(f"{load.table}: {load.rows_in} records split but {counts.checked} checked")
-        accepted = accepted_rows(checked, contract)
-        with _VALIDATION_LOCK:
-            load.validation = quality.validate(accepted, "ods", contract.table_name)
-        if not load.validation.success:
-            raise EntityLoadError(f"{load.table}: suite failed, not published: {'; '.join(load.validation.failures())}")
-        written = tables.replace_partition(spark, settings, catalog.table(load.table), accepted, ds)
+        try:
+            written = publisher.publish(load.table, accepted_rows(checked, contract), Replace(dt_predicate(ds))).load.rows
+        except PublishValidationError as error:
+            raise EntityLoadError(f"{error}; not published") from error
+        finally:
+            load.validation = next((v for v in publisher.validations if v.table_name == load.table), None)
         if written != load.rows_kept:
             raise EntityLoadError(f"{load.table}: {load.rows_kept} rows kept but {written} written")
     except Exception:
@@ -146,6 +143,10 @@ def ingest_entity(
     return load
 
 
+def dt_predicate(ds: date) -> str:
+    return f"dt = DATE'{ds.isoformat()}'"
+
+
 def run(
     spark: SparkSession,
     settings: Settings,
@@ -153,30 +154,34 @@ def run(
     contracts: tuple[EntityContract, ...],
     ds: date,
     parallelism: int = 2,
+    publisher: Publisher | None = None,
 ) -> list[EntityLoad]:
     """Ingests every entity of ``contracts`` for ``ds``, then rejects, audit and suite results.
 
     Entities load concurrently (``parallelism`` Spark jobs in flight): on a small day most of
     an entity's time is driver-side latency, which overlaps well. Failed entities are reported
     in their audit row and the caller decides the exit status.
+    ``publisher`` keeps what each table cost, for the caller to report.
     """
     run_id = f"ods-{ds.isoformat()}-{uuid.uuid4().hex[:12]}"
+    publisher = publisher or Publisher(spark, settings, catalog, "ods")
 
     def attempt(contract: EntityContract) -> EntityLoad:
-        try:
-            return ingest_entity(spark, settings, catalog, contract, ds, run_id)
-        except EntityLoadError as error:
-            return EntityLoad(contract.source, contract.entity, message=str(error))
+        with cost.job_group(spark, f"ods/{contract.source}_{contract.entity}"):
+            try:
+                return ingest_entity(spark, settings, publisher, contract, ds, run_id)
+            except EntityLoadError as error:
+                return EntityLoad(contract.source, contract.entity, message=str(error))
 
     with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="ods") as pool:
         loads = list(pool.map(attempt, contracts))
     loaded = [load for load in loads if load.status == STATUS_LOADED]
     try:
-        _publish_rejects(spark, settings, catalog, ds, loaded)
+        _publish_rejects(publisher, ds, loaded)
     finally:
         for load in loaded:
             load.checked.unpersist()
-    _publish_audit(spark, settings, catalog, ds, run_id, loads)
+    _publish_audit(spark, publisher, ds, run_id, loads)
     return loads
 
 
@@ -188,27 +193,22 @@ def _entity_predicate(loads: list[EntityLoad]) -> str:
     return f"source IN ({sources}) AND ({entities})"
 
 
-def _publish_rejects(
-    spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, loaded: list[EntityLoad]
-) -> None:
+def _publish_rejects(publisher: Publisher, ds: date, loaded: list[EntityLoad]) -> None:
     if not loaded:
         return
     rejects = functools.reduce(DataFrame.unionByName, [load.rejects for load in loaded])
-    written = tables.replace_partition(
-        spark, settings, catalog.table("ods.rejects"), rejects, ds, extra_predicate=_entity_predicate(loaded)
-    )
+    predicate = f"{dt_predicate(ds)} AND ({_entity_predicate(loaded)})"
+    written = publisher.publish("ods.rejects", rejects, Replace(predicate), validate=False).load.rows
     expected = sum(load.rows_rejected for load in loaded)
     if written != expected:
         raise RuntimeError(f"ods.rejects: {expected} rows rejected but {written} written")
 
 
-def _publish_audit(
-    spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, run_id: str, loads: list[EntityLoad]
-) -> None:
+def _publish_audit(spark: SparkSession, publisher: Publisher, ds: date, run_id: str, loads: list[EntityLoad]) -> None:
     audit = spark.createDataFrame([load.audit_row(run_id) for load in loads], AUDIT_SCHEMA)
-    tables.replace_partition(
-        spark, settings, catalog.table("ods.load_audit"), audit.withColumn("dt", F.lit(ds)), ds,
-        extra_predicate=_entity_predicate(loads),
+    publisher.publish(
+        "ods.load_audit", audit.withColumn("dt", F.lit(ds)),
+        Replace(f"{dt_predicate(ds)} AND ({_entity_predicate(loads)})"), validate=False,
     )
     validated = [load for load in loads if load.validation is not None]
     if validated:
@@ -218,11 +218,11 @@ def _publish_audit(
         ]
         names = ", ".join(f"'{load.table}'" for load in validated)
         sources = ", ".join(sorted({f"'{load.source}'" for load in validated}))
-        tables.replace_partition(
-            spark, settings, catalog.table("ods.dq_results"),
+        publisher.publish(
+            "ods.dq_results",
             functools.reduce(DataFrame.unionByName, results)
             .withColumn("ingest_run_id", F.lit(run_id))
             .withColumn("dt", F.lit(ds)),
-            ds,
-            extra_predicate=f"source IN ({sources}) AND table_name IN ({names})",
+            Replace(f"{dt_predicate(ds)} AND source IN ({sources}) AND table_name IN ({names})"),
+            validate=False,
         )
