@@ -7,7 +7,7 @@ DEMO_START ?= 2026-01-01
 DEMO_DAYS ?= 3
 DEMO_PERSONS ?= 10000
 
-.PHONY: setup demo test test-slow bench clean airflow-run
+.PHONY: setup demo test test-slow bench bench-oneid clean airflow-run
 
 setup:
 	bash scripts/setup.sh
@@ -23,11 +23,18 @@ test: setup
 test-slow: setup
 	$(BIN)/pytest -m slow
 
-# Stage timings (ODS, CDM, OneID, ADS), OneID accuracy, id stability and incremental == full on 20k persons over 5 days (over an hour on 2 cores).
-BENCH_PERSONS ?= 20000
-BENCH_DAYS ?= 5
+# Per scale: a history-load day and incremental days through `cdp run`, each stage's and
+# table's seconds, jobs, commits, suites and peak memory, the polars floor, the fitted slope,
+# and OneID's component engines side by side; the report is saved under bench/.
+BENCH_SCALES ?= 20000 100000 300000 1000000
+BENCH_DAYS ?= 2
 bench: setup
-	bash scripts/bench.sh bench "$(DEMO_START)" "$(BENCH_DAYS)" "$(BENCH_PERSONS)"
+	CDP_PII_SALT="$$(cat .secrets/pii_salt)" $(BIN)/cdp bench --out bench --scales "$(BENCH_SCALES)" --days $(BENCH_DAYS)
+
+# OneID accuracy, id stability and incremental == full on 20k persons over 5 days.
+BENCH_PERSONS ?= 20000
+bench-oneid: setup
+	bash scripts/bench.sh bench-oneid "$(DEMO_START)" 5 "$(BENCH_PERSONS)"
 
 clean:
 	rm -rf $(DEMO_DIR) bench lakehouse landing exports .pytest_cache

@@ -151,6 +151,21 @@ def _tags_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from jobs import bench
+
+    scales = [int(value) for value in args.scales.replace(",", " ").split()]
+    bench.run(Path(args.out), scales, args.days, args.start, args.seed)
+    return 0
+
+
+def _bench_engines(args: argparse.Namespace) -> int:
+    from jobs import bench
+
+    bench.engines(args.lakehouse, args.ds, Path(args.out))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cdp", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -214,6 +229,20 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--ds", type=_date, required=True, help="business date whose tables the check reads")
     check.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
     check.set_defaults(handler=_tags_check)
+
+    bench = commands.add_parser("bench", help="cost of pipeline days per scale, against a floor, and OneID's engines")
+    bench.add_argument("--out", default="bench", help="folder for the landing zones, lakehouses and reports")
+    bench.add_argument("--scales", default="20000", help="persons per scale, e.g. '20000 100000 300000 1000000'")
+    bench.add_argument("--days", type=int, default=2, help="days per scale: a history load, then incremental days")
+    bench.add_argument("--start", type=_date, default=date(2026, 1, 1))
+    bench.add_argument("--seed", type=int, default=11)
+    bench.set_defaults(handler=_bench)
+
+    engines = commands.add_parser("bench-engines", help="OneID's component step alone with every engine, and scipy")
+    engines.add_argument("--lakehouse", required=True)
+    engines.add_argument("--ds", type=_date, required=True)
+    engines.add_argument("--out", required=True, help="JSON file for the results")
+    engines.set_defaults(handler=_bench_engines)
 
     sql = commands.add_parser("sql", help="run a Spark SQL query over the registered tables")
     sql.add_argument("query")

@@ -22,7 +22,7 @@ step_venv() {
     local stamp="$venv/.installed-$(fingerprint pyproject.toml)"
     if [ ! -f "$stamp" ]; then
         echo "setup: installing the cdp package and its pinned dependencies"
-        "$venv/bin/pip" install -q -e ".[test]"
+        "$venv/bin/pip" install -q -e ".[test,bench]"
         rm -f "$venv"/.installed-*
         touch "$stamp"
     fi
