@@ -7,7 +7,7 @@ DEMO_START ?= 2026-01-01
 DEMO_DAYS ?= 3
 DEMO_PERSONS ?= 10000
 
-.PHONY: setup demo test test-slow bench bench-oneid clean airflow-run
+.PHONY: setup demo test test-slow bench bench-oneid cluster-check clean airflow-run
 
 setup:
 	bash scripts/setup.sh
@@ -36,8 +36,14 @@ BENCH_PERSONS ?= 20000
 bench-oneid: setup
 	bash scripts/bench.sh bench-oneid "$(DEMO_START)" 5 "$(BENCH_PERSONS)"
 
+# The same day on a Spark standalone cluster (a master and two workers started from the
+# installed pyspark) and in local mode, then every table compared row for row.
+CHECK_PERSONS ?= 3000
+cluster-check: setup
+	bash scripts/cluster_check.sh "$(CHECK_PERSONS)" "$(DEMO_START)"
+
 clean:
-	rm -rf $(DEMO_DIR) bench lakehouse landing exports .pytest_cache
+	rm -rf $(DEMO_DIR) bench lakehouse landing exports .pytest_cache .spark-standalone
 
 # Runs the daily DAG once through Airflow (SQLite metadata) for DS over CDP_LANDING/CDP_LAKEHOUSE.
 DS ?= $(DEMO_START)

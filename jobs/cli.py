@@ -166,6 +166,24 @@ def _bench_engines(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from jobs.compare import compare
+    from jobs.spark import get_spark
+
+    left = load_settings(lakehouse=args.left)
+    right = dataclasses.replace(left, lakehouse=load_settings(lakehouse=args.right).lakehouse)
+    results = compare(get_spark(left), left, right, load_catalog())
+    print(f"{'table':<32} {'left rows':>10} {'right rows':>10} {'only left':>10} {'only right':>10}  same")
+    for item in results:
+        print(f"{item.table:<32} {item.left_rows!s:>10} {item.right_rows!s:>10} {item.only_left:>10} "
+              f"{item.only_right:>10}  {'yes' if item.same else 'NO'}")
+    different = [item.table for item in results if not item.same]
+    print(f"{len(results) - len(different)} of {len(results)} tables the same" + (f"; different: {', '.join(different)}" if different else ""))
+    return 1 if different else 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cdp", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -243,6 +261,11 @@ def parser() -> argparse.ArgumentParser:
     engines.add_argument("--ds", type=_date, required=True)
     engines.add_argument("--out", required=True, help="JSON file for the results")
     engines.set_defaults(handler=_bench_engines)
+
+    compare = commands.add_parser("compare", help="whether two lakehouses hold the same tables, row for row")
+    compare.add_argument("left", help="a lakehouse root")
+    compare.add_argument("right", help="another lakehouse root")
+    compare.set_defaults(handler=_compare)
 
     sql = commands.add_parser("sql", help="run a Spark SQL query over the registered tables")
     sql.add_argument("query")
