@@ -1,5 +1,5 @@
 """How well OneID found the sample data's persons: pairwise precision and recall of
-``oneid.id_mapping`` against the ground truth that ``jobs/sample_data.py`` writes under
+``oneid.id_mapping`` against the ground truth that ``jobs/sample_data`` writes under
 ``_truth/`` (SPEC section 3).
 
 Definitions (the README quotes them):

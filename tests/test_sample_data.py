@@ -1,8 +1,10 @@
-"""Tests of the sample landing-zone generator (jobs/sample_data.py).
+"""Tests of the sample landing-zone generator (jobs/sample_data/).
 
 The rules of the landing contract are re-implemented here with csv, json, re and datetime
 only, so the generator's defects and its ground truth are checked against an independent
-parser rather than against its own code.
+parser rather than against its own code. The population is cut into several chunks, run in
+worker processes, so every check also holds across chunks: no identifier handed out twice,
+one truth merged from all of them, one file of each column quirk.
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ import json
 import re
 from datetime import date, datetime
 from pathlib import Path
+from random import Random
 
 import pytest
 import yaml
 
 from jobs.sample_data import generate
+from jobs.sample_data.draws import IdShare
 from models.ods import reasons
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "sources.yml"
 START = date(2026, 1, 1)
-PERSONS, DAYS, SEED = 1000, 3, 7
+PERSONS, DAYS, SEED, CHUNK_PERSONS = 1000, 3, 7, 400  # three chunks, the last a smaller one
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{3})?$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -143,7 +147,7 @@ def read_truth(out: Path, name: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("landing")
-    summary = generate(out, persons=PERSONS, start=START, days=DAYS, seed=SEED)
+    summary = generate(out, persons=PERSONS, start=START, days=DAYS, seed=SEED, chunk_persons=CHUNK_PERSONS)
     return out, summary
 
 
@@ -180,10 +184,20 @@ def test_same_arguments_give_the_same_bytes(tmp_path):
                 for p in sorted(out.rglob("*")) if p.is_file()}
 
     first, second = tmp_path / "a", tmp_path / "b"
-    assert generate(first, 200, START, 2, 3) == generate(second, 200, START, 2, 3)
+    assert generate(first, 200, START, 2, 3, chunk_persons=80) == generate(second, 200, START, 2, 3, chunk_persons=80)
     assert snapshot(first) == snapshot(second)
-    generate(second, 200, START, 2, 4)
+    generate(second, 200, START, 2, 4, chunk_persons=80)
     assert snapshot(first) != snapshot(second)
+
+
+def test_chunks_count_and_draw_identifier_numbers_from_disjoint_shares():
+    rng, shares = Random(5), [IdShare(index, 3) for index in range(3)]
+    drawn = [{share.draw(rng, 10, 40) for _ in range(300)} for share in shares]
+    assert set().union(*drawn) == set(range(10, 40))  # together, the whole range and only it
+    assert sum(map(len, drawn)) == 30  # and no number in two shares
+    counted = [share.nth(n) for share in shares for n in range(1, 100)]
+    assert len(set(counted)) == len(counted)
+    assert IdShare().draw(Random(5), 10, 40) == Random(5).randrange(10, 40)
 
 
 def test_rerun_replaces_earlier_output(tmp_path):
@@ -201,7 +215,8 @@ def test_summary_matches_the_files(landing, contract, scanned):
         rows[name] += 1
     assert summary["rows"] == rows
     saved = json.loads((out / "_truth" / "summary.json").read_text(encoding="utf-8"))
-    assert saved["arguments"] == {"persons": PERSONS, "start": "2026-01-01", "days": DAYS, "seed": SEED}
+    assert saved["arguments"] == {"persons": PERSONS, "start": "2026-01-01", "days": DAYS, "seed": SEED,
+                                  "chunk_persons": CHUNK_PERSONS}
 
 
 def test_every_entity_has_files_on_the_first_dt(landing, contract):
