@@ -42,7 +42,8 @@ def _run(args: argparse.Namespace) -> int:
     for stage in stages:
         started = time.monotonic()
         kwargs = {"sources": tuple(args.source)} if stage == "ods" and args.source else {}
-        result = STAGES[stage](spark, settings, catalog, args.ds, **kwargs)
+        print(f"-- {stage} ds={args.ds} running", file=sys.stderr, flush=True)
+        result = STAGES[stage](spark, settings, catalog, args.ds, progress=_progress(stage, started), **kwargs)
         print(f"== {stage} ds={args.ds} ({time.monotonic() - started:.1f}s)", flush=True)
         print("\n".join(result.lines + result.cost.lines()), flush=True)
         if args.metrics:
@@ -55,6 +56,16 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"stopped: {', '.join(remaining)} not run because {stage} failed")
             return 1
     return 0
+
+
+def _progress(stage: str, started: float):
+    """Prints each table as its stage publishes it, so a long day shows where it is."""
+
+    def show(load) -> None:
+        print(f"   {stage} {time.monotonic() - started:6.1f}s  {load.table:<30} {load.rows:>9} rows  {load.seconds:5.1f}s",
+              file=sys.stderr, flush=True)
+
+    return show
 
 
 def _check_rejects(args: argparse.Namespace) -> int:

@@ -55,8 +55,9 @@ def measured(stage: Callable[..., StageResult]) -> Callable[..., StageResult]:
     """Runs a stage under its own Spark job group with a publisher of its own, and attaches
     what it cost to its result."""
 
-    def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, **kwargs) -> StageResult:
-        publisher = Publisher(spark, settings, catalog, stage.__name__.removeprefix("run_"))
+    def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date,
+            progress: Callable[[TableLoad], None] | None = None, **kwargs) -> StageResult:
+        publisher = Publisher(spark, settings, catalog, stage.__name__.removeprefix("run_"), progress)
         memory = cost.PeakMemory(spark)
         memory.reset()
         started, jobs_before = time.monotonic(), cost.jobs_started(spark)

@@ -85,10 +85,13 @@ class Publisher:
 
     Args:
         stage: the stage's name, the prefix of every table's Spark job group.
+        progress: told of every table as soon as it is published (the CLI's progress lines).
     """
 
-    def __init__(self, spark: SparkSession, settings: Settings, catalog: Catalog, stage: str):
+    def __init__(self, spark: SparkSession, settings: Settings, catalog: Catalog, stage: str,
+                 progress: Callable[[TableLoad], None] | None = None):
         self.spark, self.settings, self.catalog, self.stage = spark, settings, catalog, stage
+        self.progress = progress
         self.loads: list[TableLoad] = []
         self.validations: list[quality.Validation] = []
         self._lock = threading.Lock()
@@ -133,6 +136,8 @@ class Publisher:
                          time.monotonic() - started, jobs.jobs, 1, suites)
         with self._lock:
             self.loads.append(load)
+        if self.progress:
+            self.progress(load)
         if keep:
             return Published(load, staged)
         staged.unpersist()
