@@ -34,7 +34,7 @@ bench: setup
 # OneID accuracy, id stability and incremental == full on 20k persons over 5 days.
 BENCH_PERSONS ?= 20000
 bench-oneid: setup
-	bash scripts/bench.sh bench-oneid "$(DEMO_START)" 5 "$(BENCH_PERSONS)"
+	bash scripts/bench.sh bench/oneid "$(DEMO_START)" 5 "$(BENCH_PERSONS)"
 
 # The same day on a Spark standalone cluster (a master and two workers started from the
 # installed pyspark) and in local mode, then every table compared row for row.
@@ -43,7 +43,7 @@ cluster-check: setup
 	bash scripts/cluster_check.sh "$(CHECK_PERSONS)" "$(DEMO_START)"
 
 clean:
-	rm -rf $(DEMO_DIR) bench lakehouse landing exports .pytest_cache .spark-standalone
+	rm -rf $(DEMO_DIR) bench/p* bench/report-* bench/oneid lakehouse landing exports .pytest_cache .spark-standalone
 
 # Runs the daily DAG once through Airflow (SQLite metadata) for DS over CDP_LANDING/CDP_LAKEHOUSE.
 DS ?= $(DEMO_START)
