@@ -21,7 +21,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import catalog as tables
-from jobs import quality
 from jobs.config import (
     AdsSettings,
     Catalog,
@@ -155,13 +154,7 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date,
         for frame in persisted:
             frame.unpersist()
         build.result.loads = [(load.table, load.rows, load.seconds) for load in build.publisher.loads]
-        validations = build.publisher.validations
-        if validations:
-            build.publisher.publish(
-                build.table("dq_results").qualified_name,
-                quality.results_frame(spark, validations).withColumn("ds", F.lit(ds)),
-                Replace(_ds_predicate(ds)), validate=False,
-            )
+        build.publisher.publish_suite_results(build.table("dq_results").qualified_name, "ds", ds)
     build.result.figures["seconds"] = round(time.monotonic() - started)
     return build.result
 

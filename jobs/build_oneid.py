@@ -25,7 +25,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import catalog as tables
-from jobs import quality
 from jobs.config import Catalog, OneidSettings, Settings, TableSpec, load_cdm_settings, load_oneid_settings, pii_salt
 from jobs.publish import Publication, Publisher, PublishValidationError, Replace
 from jobs.spark import has_graphframes
@@ -221,13 +220,7 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, mod
         build.result.failure = str(error)
     finally:
         build.result.loads = [(load.table, load.rows, load.seconds) for load in build.publisher.loads]
-        validations = build.publisher.validations
-        if validations:
-            build.publisher.publish(
-                build.table("dq_results").qualified_name,
-                quality.results_frame(spark, validations).withColumn("ds", F.lit(ds)),
-                Replace(f"ds = DATE'{ds.isoformat()}'"), validate=False,
-            )
+        build.publisher.publish_suite_results(build.table("dq_results").qualified_name, "ds", ds)
     build.result.figures["seconds"] = round(time.monotonic() - started)
     return build.result
 

@@ -17,10 +17,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Callable
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from jobs import catalog as tables
 from jobs import cost, quality
@@ -182,6 +184,14 @@ class Publisher:
         files = max(1, math.ceil(rows / self.settings.rows_per_file))
         tables.overwrite(self.spark, self.settings, spec, staged.coalesce(files), write.predicate, write.add_columns)
         return tables.MergeCounts(inserted=rows, updated=0, deleted=0)
+
+    def publish_suite_results(self, table: str, partition_column: str, ds: date) -> None:
+        """Replaces ``table``'s ``partition_column = ds`` slice with the results of every suite
+        this publisher ran (nothing when none ran)."""
+        if not self.validations:
+            return
+        results = quality.results_frame(self.spark, self.validations).withColumn(partition_column, F.lit(ds))
+        self.publish(table, results, Replace(f"{partition_column} = DATE'{ds.isoformat()}'"), validate=False)
 
     def totals(self) -> dict[str, float]:
         return {
