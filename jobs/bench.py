@@ -5,7 +5,8 @@ process of its own, exactly as the DAG runs it, writing its per-stage and per-ta
 (seconds, Spark jobs, Delta commits, suite runs, driver peak memory). Each day is also read by
 the floor (:mod:`jobs.floor`). On the last day, OneID's component step runs alone with every
 engine on the same identity graph, next to scipy on the same edges. The report is printed and
-saved as Markdown under the bench folder.
+saved as Markdown under the bench folder, after what one Spark job and one Delta operation cost
+on the machine (:func:`primitives`), the unit costs a day's fixed cost is made of.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def run(out: Path, scales: list[int], days: int, start: date, seed: int) -> Path
     runs: list[DayRun] = []
     engines: dict[int, list[dict]] = {}
     generated: dict[int, float] = {}
+    primitives_file = out / "primitives.json"
+    subprocess.run(_cdp("bench-primitives", "--out", str(primitives_file)), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for persons in scales:
         root = out / f"p{persons}"
         landing, lakehouse, metrics = root / "landing", root / "lakehouse", root / "metrics.jsonl"
@@ -74,7 +78,7 @@ def run(out: Path, scales: list[int], days: int, start: date, seed: int) -> Path
         subprocess.run(_cdp("bench-engines", "--lakehouse", str(lakehouse), "--ds", last.isoformat(), "--out", str(engines_file)),
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         engines[persons] = json.loads(engines_file.read_text())
-    report = render(runs, engines, generated)
+    report = render(runs, engines, generated, json.loads(primitives_file.read_text()))
     path = out / f"report-{datetime.now():%Y%m%d-%H%M%S}.md"
     path.write_text(report, encoding="utf-8")
     print(report)
@@ -102,8 +106,9 @@ def machine_facts() -> list[str]:
     ]
 
 
-def render(runs: list[DayRun], engines: dict[int, list[dict]], generated: dict[int, float]) -> str:
-    lines = [f"# Bench {datetime.now():%Y-%m-%d %H:%M}", "", *machine_facts(), ""]
+def render(runs: list[DayRun], engines: dict[int, list[dict]], generated: dict[int, float],
+           unit_costs: list[dict]) -> str:
+    lines = [f"# Bench {datetime.now():%Y-%m-%d %H:%M}", "", *machine_facts(), "", *render_primitives(unit_costs)]
     lines += ["## A day per scale (seconds; rows = rows published by the stage)", "",
               "| persons | ds | day | generate | ods | cdm | oneid | ads | total | floor | × floor | jobs | commits "
               "| suites | s/table | rows ods/cdm/oneid/ads | peak MiB |",
@@ -229,3 +234,64 @@ def _same_partition(left: dict[str, str], right: dict[str, str]) -> bool:
         return False
     pairs = {(left[node], right[node]) for node in left}
     return len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
+
+
+def primitives(out: Path, repeats: int = 20) -> list[dict]:
+    """What one Spark job and one Delta operation cost on this machine, whatever their size.
+
+    A day's fixed cost is these unit costs times how often the day pays them (its commits and
+    jobs in the cost tables), so this is the floor that no per-table work can go under.
+    """
+    import shutil
+    import tempfile
+
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    from jobs.config import load_settings
+    from jobs.spark import get_spark
+
+    spark = get_spark(load_settings())
+    scheduler = spark.sparkContext._jsc.sc().dagScheduler()
+    folder = Path(tempfile.mkdtemp(prefix="cdp-primitives-"))
+    table = str(folder / "table")
+    frame = spark.range(100).select("id", F.col("id").cast("string").alias("value"), F.lit("2026-01-01").cast("date").alias("dt"))
+    frame = frame.persist()
+    frame.count()
+    frame.write.format("delta").partitionBy("dt").save(table)
+
+    def replace_where() -> None:
+        frame.write.format("delta").mode("overwrite").option("replaceWhere", "dt = DATE'2026-01-01'").save(table)
+
+    def merge() -> None:
+        (DeltaTable.forPath(spark, table).alias("t").merge(frame.alias("s"), "t.id = s.id")
+         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+
+    operations = {
+        "Spark job over a cached 100-row frame (count)": lambda: frame.count(),
+        "Spark query with a shuffle (range(10) grouped count)": lambda: spark.range(10).groupBy((F.col("id") % 2).alias("k")).count().collect(),
+        "Delta read of a 100-row table, filtered and counted": lambda: spark.read.format("delta").load(table).where("id < 5").count(),
+        "Delta replaceWhere overwrite of 100 rows (one commit)": replace_where,
+        "Delta MERGE of 100 rows (one commit)": merge,
+    }
+    results = []
+    try:
+        for name, operation in operations.items():
+            operation()
+            first_job, started = scheduler.nextJobId(), time.monotonic()
+            count = repeats if "Delta" not in name or "read" in name else max(3, repeats // 2)
+            for _ in range(count):
+                operation()
+            results.append({"operation": name, "ms": round((time.monotonic() - started) / count * 1000),
+                            "jobs": round((scheduler.nextJobId() - first_job) / count, 1)})
+    finally:
+        frame.unpersist()
+        shutil.rmtree(folder, ignore_errors=True)
+    out.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def render_primitives(results: list[dict]) -> list[str]:
+    return ["## What one operation costs on this machine (whatever its size)", "",
+            "| operation | ms each | Spark jobs each |", "|---|---:|---:|",
+            *[f"| {r['operation']} | {r['ms']} | {r['jobs']} |" for r in results], ""]

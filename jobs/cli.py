@@ -30,32 +30,51 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
     from jobs.catalog import register_tables
-    from jobs.pipeline import STAGES
     from jobs.spark import get_spark
 
+    last = args.to or args.ds
+    if last < args.ds:
+        print(f"--to {last} is before --ds {args.ds}", file=sys.stderr)
+        return 2
     settings = load_settings(landing=args.landing, lakehouse=args.lakehouse)
     catalog = load_catalog()
     spark = get_spark(settings)
     register_tables(spark, settings, catalog)
+    # A range runs day after day in this one session: a backfill pays the JVM's start and
+    # warm-up once, not once a day. The first failing day stops it, as it would stop the DAG.
+    for offset in range((last - args.ds).days + 1):
+        ds = args.ds + timedelta(days=offset)
+        if not _run_day(spark, settings, catalog, ds, args):
+            if ds < last:
+                print(f"stopped: {ds + timedelta(days=1)} to {last} not run because {ds} failed")
+            return 1
+    return 0
+
+
+def _run_day(spark, settings, catalog, ds: date, args: argparse.Namespace) -> bool:
+    from jobs.pipeline import STAGES
+
     stages = [args.stage] if args.stage else list(STAGES)
     for stage in stages:
         started = time.monotonic()
         kwargs = {"sources": tuple(args.source)} if stage == "ods" and args.source else {}
-        print(f"-- {stage} ds={args.ds} running", file=sys.stderr, flush=True)
-        result = STAGES[stage](spark, settings, catalog, args.ds, progress=_progress(stage, started), **kwargs)
-        print(f"== {stage} ds={args.ds} ({time.monotonic() - started:.1f}s)", flush=True)
+        print(f"-- {stage} ds={ds} running", file=sys.stderr, flush=True)
+        result = STAGES[stage](spark, settings, catalog, ds, progress=_progress(stage, started), **kwargs)
+        print(f"== {stage} ds={ds} ({time.monotonic() - started:.1f}s)", flush=True)
         print("\n".join(result.lines + result.cost.lines()), flush=True)
         if args.metrics:
             with open(args.metrics, "a", encoding="utf-8") as handle:
-                record = {"ds": args.ds.isoformat(), "stage": stage, "ok": result.ok, **result.cost.as_dict()}
+                record = {"ds": ds.isoformat(), "stage": stage, "ok": result.ok, **result.cost.as_dict()}
                 handle.write(json.dumps(record) + "\n")
         if not result.ok:
             remaining = stages[stages.index(stage) + 1 :]
             if remaining:
                 print(f"stopped: {', '.join(remaining)} not run because {stage} failed")
-            return 1
-    return 0
+            return False
+    return True
 
 
 def _progress(stage: str, started: float):
@@ -177,6 +196,13 @@ def _bench_engines(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_primitives(args: argparse.Namespace) -> int:
+    from jobs import bench
+
+    print("\n".join(bench.render_primitives(bench.primitives(Path(args.out)))))
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -207,8 +233,9 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=7)
     generate.set_defaults(handler=_generate)
 
-    run = commands.add_parser("run", help="run the daily pipeline for one business date")
-    run.add_argument("--ds", type=_date, required=True, help="business date YYYY-MM-DD")
+    run = commands.add_parser("run", help="run the daily pipeline for one business date, or each date of a range")
+    run.add_argument("--ds", type=_date, required=True, help="business date YYYY-MM-DD (the first, with --to)")
+    run.add_argument("--to", type=_date, help="run every date from --ds through this one, in order, in one session")
     run.add_argument("--landing", help="landing zone root (default CDP_LANDING or conf/env)")
     run.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
     run.add_argument("--stage", choices=["ods", "cdm", "oneid", "ads"], help="run only this stage")
@@ -272,6 +299,10 @@ def parser() -> argparse.ArgumentParser:
     engines.add_argument("--ds", type=_date, required=True)
     engines.add_argument("--out", required=True, help="JSON file for the results")
     engines.set_defaults(handler=_bench_engines)
+
+    primitives = commands.add_parser("bench-primitives", help="what one Spark job and one Delta commit cost on this machine")
+    primitives.add_argument("--out", required=True, help="JSON file for the results")
+    primitives.set_defaults(handler=_bench_primitives)
 
     compare = commands.add_parser("compare", help="whether two lakehouses hold the same tables, row for row")
     compare.add_argument("left", help="a lakehouse root")

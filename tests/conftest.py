@@ -30,6 +30,8 @@ TEST_SPARK_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "Asia/Shanghai",
     "spark.databricks.delta.snapshotPartitions": "1",
+    # As conf/env/local.yml: on two cores adaptive execution doubles the jobs of small queries.
+    "spark.sql.adaptive.enabled": "false",
 }
 
 
