@@ -143,10 +143,10 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date,
         step = _lap(build, "analyses_seconds", step)
         scores = build_model(build, inputs)
         step = _lap(build, "model_seconds", step)
-        wide = build_tags(build, inputs, analyses, scores, tag_defs, planned)
-        persisted.append(wide)
+        wide, values = build_tags(build, inputs, analyses, scores, tag_defs, planned)
+        persisted += [wide, values]
         step = _lap(build, "tags_seconds", step)
-        build_segments(build, inputs, wide, planned, segment_defs)
+        build_segments(build, inputs, wide, values, planned, segment_defs)
         _lap(build, "segments_seconds", step)
     except (AdsValidationError, CatalogError, ExpressionError, ValueError) as error:
         build.result.failure = str(error)
@@ -327,7 +327,9 @@ def carried_tags(build: AdsBuild, planned: tuple[engine.PlannedTag, ...]) -> tup
 
 
 def build_tags(build: AdsBuild, inputs: AdsInputs, analyses: Analyses, scores: DataFrame,
-               tag_defs: tuple[TagDef, ...], planned: tuple[engine.PlannedTag, ...]) -> DataFrame:
+               tag_defs: tuple[TagDef, ...], planned: tuple[engine.PlannedTag, ...]) -> tuple[DataFrame, DataFrame]:
+    """Publishes the wide and long tag tables and the catalog; returns the first two, cached,
+    for the segments."""
     sources = tag_sources(inputs, analyses, scores)
     carried, carried_on = carried_tags(build, planned)
     due = frozenset(item.code for item in planned if item.tag.refresh == DAILY or item.code not in carried_on)
@@ -340,16 +342,14 @@ def build_tags(build: AdsBuild, inputs: AdsInputs, analyses: Analyses, scores: D
     build.publish("tag_catalog", engine.catalog_rows(wide, values, tag_defs, planned, computed_ds, build.ds)).unpersist()
     build.result.figures["tags"] = len(planned)
     build.result.figures["tags_carried"] = len(planned) - len(result.computed)
-    values.unpersist()
-    return wide
+    return wide, values
 
 
-def build_segments(build: AdsBuild, inputs: AdsInputs, wide: DataFrame, planned: tuple[engine.PlannedTag, ...],
-                   segment_defs: tuple[segments.SegmentDef, ...]) -> None:
+def build_segments(build: AdsBuild, inputs: AdsInputs, wide: DataFrame, values: DataFrame,
+                   planned: tuple[engine.PlannedTag, ...], segment_defs: tuple[segments.SegmentDef, ...]) -> None:
     tag_types = {item.code: item.value_type for item in planned}
     actions = segments.behaviour(inputs.events, inputs.orders)
     chosen = build.publish("segment_member", segments.members(wide, segment_defs, tag_types, actions, build.ds))
-    values = build.read("tag_value").where(F.col("ds") == F.lit(build.ds))
     population = wide.count()
     build.publish("segment_profile", segments.profiles(chosen, values, segment_defs, population, build.ds)).unpersist()
     build.result.figures["segments"] = len(segment_defs)

@@ -96,22 +96,28 @@ class OneidBuild:
         )
 
     def publication(self, name: str, build: Callable[[], DataFrame], predicate: str | None = None,
-                    validate: bool = True) -> Publication:
+                    validate: bool = True, keep: bool = False) -> Publication:
         """A table to publish: validated with its suite (unless a working table without one),
-        replacing the table or the ``predicate`` rows."""
-        return Publication(self.table(name).qualified_name, build, Replace(predicate), validate=validate)
+        replacing the table or the ``predicate`` rows; ``keep`` returns the published frame
+        still cached, for the steps that build on it, instead of reading the table back."""
+        return Publication(self.table(name).qualified_name, build, Replace(predicate), validate=validate, keep=keep)
 
-    def publish(self, *publications: Publication) -> None:
+    def publish(self, *publications: Publication) -> dict[str, DataFrame | None]:
         """Publishes tables that do not depend on each other, concurrently, and records the
-        Delta version of every state table written."""
+        Delta version of every state table written.
+
+        Returns:
+            The kept frames by table name (None for the others).
+        """
         try:
-            self.publisher.publish_all(list(publications))
+            published = self.publisher.publish_all(list(publications))
         except PublishValidationError as error:
             raise OneidValidationError(str(error)) from error
         for item in publications:
             spec = self.catalog.table(item.table)
             if spec.layer == "oneid" and spec.name in MAPPING_STATE:
                 self.versions[spec.name] = tables.latest_version(self.spark, self.settings, spec)
+        return {self.catalog.table(table).name: item.frame for table, item in published.items()}
 
 
 def previous_run(build: OneidBuild) -> PreviousRun | None:
@@ -123,15 +129,18 @@ def previous_run(build: OneidBuild) -> PreviousRun | None:
     runs = build.read("runs")
     if runs is None:
         return None
-    later = sorted(row.ds.isoformat() for row in runs.where(F.col("ds") > F.lit(build.ds)).select("ds").collect())
+    # One row per day run: read once, in the driver.
+    days = runs.select("ds", "rules_fingerprint", "versions").collect()
+    later = sorted(row.ds.isoformat() for row in days if row.ds > build.ds)
     if later:
         raise OneidOrderError(
             f"OneID already ran for {', '.join(later)}, after {build.ds}: identities of later days rest on this one. "
             f"Rerun from {build.ds} forward in order, or run `cdp oneid rebuild --ds {later[-1]}`."
         )
-    row = runs.where(F.col("ds") < F.lit(build.ds)).orderBy(F.col("ds").desc()).first()
-    if row is None:
+    earlier = [row for row in days if row.ds < build.ds]
+    if not earlier:
         return None
+    row = max(earlier, key=lambda item: item.ds)
     return PreviousRun(row.ds, row.rules_fingerprint, dict(row.versions))
 
 
@@ -328,8 +337,7 @@ def _publish_mapping(build: OneidBuild, previous: DataFrame, recomputed_previous
         .join(attributes, on="node", how="inner")
         .select(*MAPPING_COLUMNS)
     )
-    build.publish(build.publication("id_mapping", lambda: mapping))
-    return build.read("id_mapping").persist(StorageLevel.MEMORY_AND_DISK)
+    return build.publish(build.publication("id_mapping", lambda: mapping, keep=True))["id_mapping"]
 
 
 def _publish_logs(build: OneidBuild, identity: Graph, previous: PreviousState, events: DataFrame) -> None:
@@ -367,9 +375,8 @@ def _publish_downstream(build: OneidBuild, mapping: DataFrame, all_evidence: Dat
     ds, conf = build.ds, build.conf
     nodes = mapping.select(rules.node_key(F.col("id_type"), F.col("id_value")).alias("node"), "one_id")
     valid = rules.valid_identifiers(all_evidence)
-    owners = records.owners(valid, nodes, conf.record_owner)
-    build.publish(build.publication("record_identity", lambda: owners))
-    owners = build.read("record_identity")
+    found = records.owners(valid, nodes, conf.record_owner)
+    owners = build.publish(build.publication("record_identity", lambda: found, keep=True))["record_identity"]
 
     cdm = functools.partial(tables.read_table, build.spark, build.settings)
     orders = cdm(build.catalog.table("cdm.fct_order"))
@@ -389,6 +396,7 @@ def _publish_downstream(build: OneidBuild, mapping: DataFrame, all_evidence: Dat
         build.publication("profile", lambda: golden),
         build.publication("cdm.agg_one_id_trade", lambda: trade, f"dt = DATE'{ds.isoformat()}'"),
     )
+    owners.unpersist()
 
 
 def _record_run(build: OneidBuild, mode: str) -> None:
