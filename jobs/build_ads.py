@@ -10,6 +10,8 @@ partition, so a rerun of a ds gives the same tables. Nothing reads a later date 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -42,7 +44,7 @@ from models.ads import (
     retention_cohort,
 )
 from tags import engine, segments
-from tags.catalog import DAILY, MONTHLY, WEEKLY, CatalogError, TagDef
+from tags.catalog import DAILY, MONTHLY, STATISTIC, WEEKLY, CatalogError, TagDef
 from tags.expr import ExpressionError
 
 TAG_ACTIONS = ("page_view", "product_view", "search", "add_cart", "favorite", "share", "coupon_claim", "sign_in",
@@ -326,6 +328,84 @@ def carried_tags(build: AdsBuild, planned: tuple[engine.PlannedTag, ...]) -> tup
     return carried, computed_on
 
 
+def channel_fingerprint(build: AdsBuild) -> str:
+    """A hash of the channel attributes statistic rows take (``cdm.dim_channel`` keeps no load
+    day): statistics computed under another hash are not reused."""
+    channels = tables.read_table(build.spark, build.settings, build.catalog.table("cdm.dim_channel"))
+    rows = channels.select(*CHANNEL_ATTRIBUTES).collect()
+    text = json.dumps(sorted([list(row) for row in rows], key=lambda row: [str(value) for value in row]))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+CHANNEL_ATTRIBUTES = ("channel_id", "channel_group", "channel_type", "app_type", "platform")
+
+
+def earlier_statistics(build: AdsBuild, sources: engine.TagSources, planned: tuple[engine.PlannedTag, ...],
+                       fingerprint: str) -> tuple[engine.EarlierStatistics | None, str]:
+    """The statistics of the last ADS day before ds that an incremental day may keep, with the
+    identities touched since; None when today must compute every statistic in full.
+
+    Returns:
+        The earlier statistics or None, and the reason, for the run's figures.
+    """
+    if not build.conf.incremental_statistics:
+        return None, "full: incremental_statistics is off in conf/ads.yml"
+    audit = tables.read_table_if_exists(build.spark, build.settings, build.catalog.table("cdm.load_audit"))
+    last_load = audit.agg(F.max("dt")).first()[0] if audit is not None else None
+    if last_load is not None and last_load > build.ds:
+        # A backfill: facts already carry later days' versions, which no change day reveals.
+        return None, f"full: a backfill (facts are loaded up to {last_load})"
+    catalog_then = tables.read_table_if_exists(build.spark, build.settings, build.table("tag_catalog"))
+    since = catalog_then.where(F.col("ds") < F.lit(build.ds)).agg(F.max("ds")).first()[0] if catalog_then is not None else None
+    if since is None:
+        return None, "full: no earlier ADS day"
+    if "inputs_fingerprint" not in catalog_then.columns:
+        return None, f"full: {since} recorded no inputs fingerprint"
+    recorded = {row.tag_code: row for row in catalog_then.where(F.col("ds") == F.lit(since))
+                .select("tag_code", "definition", "computed_ds", "inputs_fingerprint").collect()}
+    wide_then = build.partition("tag_wide", since)
+    if wide_then is None:
+        return None, f"full: no ads.tag_wide for {since}"
+    same = [
+        item.code for item in planned
+        if item.tag.tag_type == STATISTIC and item.code in recorded and item.code in wide_then.columns
+        and recorded[item.code].computed_ds == since and recorded[item.code].inputs_fingerprint == fingerprint
+        and recorded[item.code].definition == engine.definition_text(item.tag)
+    ]
+    if not same:
+        return None, f"full: no statistic of {since} has today's definition and inputs"
+    touched = touched_since(build, sources, planned, since)
+    return engine.EarlierStatistics(wide_then.select(base.ONE_ID, *same), touched), f"incremental since {since}"
+
+
+def touched_since(build: AdsBuild, sources: engine.TagSources, planned: tuple[engine.PlannedTag, ...],
+                  since: date) -> DataFrame:
+    """The one_ids whose statistics may differ between ``since`` and ds: a row of theirs was
+    loaded (or took attributes from a dimension row loaded) after ``since``, entered the day's
+    range or left a window, an identifier was assigned to them, or they took part in a merge
+    or split."""
+    ds = build.ds
+    windows: dict[str, set[int]] = {}
+    for item in planned:
+        if item.tag.tag_type == STATISTIC and "window_days" in item.tag.spec:
+            windows.setdefault(item.tag.spec["source"], set()).add(int(item.tag.spec["window_days"]))
+    touched = []
+    for name, source in sorted(sources.events.items()):
+        day = F.col(source.date_column)
+        changed = (F.col("source_dt") > F.lit(since)) | ((day > F.lit(since)) & (day <= F.lit(ds)))
+        for window in sorted(windows.get(name, ())):
+            # A window of N days holds ds - N < d <= ds: the rows of these days left it.
+            changed = changed | ((day > F.lit(since - timedelta(days=window))) & (day <= F.lit(ds - timedelta(days=window))))
+        touched.append(source.frame.where(changed).select(base.ONE_ID))
+    mapping = tables.read_table(build.spark, build.settings, build.catalog.table("oneid.id_mapping"))
+    touched.append(mapping.where(F.col("assigned_ds") > F.lit(since)).select(base.ONE_ID))
+    merges = tables.read_table_if_exists(build.spark, build.settings, build.catalog.table("oneid.merge_log"))
+    if merges is not None:
+        recent = merges.where((F.col("ds") > F.lit(since)) & (F.col("ds") <= F.lit(ds)))
+        touched += [recent.select(F.col(side).alias(base.ONE_ID)) for side in ("from_one_id", "to_one_id")]
+    return functools.reduce(DataFrame.unionByName, touched)
+
+
 def build_tags(build: AdsBuild, inputs: AdsInputs, analyses: Analyses, scores: DataFrame,
                tag_defs: tuple[TagDef, ...], planned: tuple[engine.PlannedTag, ...]) -> tuple[DataFrame, DataFrame]:
     """Publishes the wide and long tag tables and the catalog; returns the first two, cached,
@@ -333,15 +413,22 @@ def build_tags(build: AdsBuild, inputs: AdsInputs, analyses: Analyses, scores: D
     sources = tag_sources(inputs, analyses, scores)
     carried, carried_on = carried_tags(build, planned)
     due = frozenset(item.code for item in planned if item.tag.refresh == DAILY or item.code not in carried_on)
-    result = engine.compute(sources, planned, build.ds, due, carried)
+    fingerprint = channel_fingerprint(build)
+    earlier, mode = earlier_statistics(build, sources, planned, fingerprint)
+    result = engine.compute(sources, planned, build.ds, due, carried, earlier)
     wide = build.publish("tag_wide", result.wide.withColumn("ds", F.lit(build.ds)).select("ds", *result.wide.columns),
                          add_columns=True)
     values = build.publish("tag_value", engine.long_form(wide, planned, build.ds))
     computed_ds = {item.code: carried_on.get(item.code, build.ds) if item.code not in result.computed else build.ds
                    for item in planned}
-    build.publish("tag_catalog", engine.catalog_rows(wide, values, tag_defs, planned, computed_ds, build.ds)).unpersist()
+    rows = engine.catalog_rows(wide, values, tag_defs, planned, computed_ds, build.ds, fingerprint)
+    build.publish("tag_catalog", rows, add_columns=True).unpersist()
     build.result.figures["tags"] = len(planned)
     build.result.figures["tags_carried"] = len(planned) - len(result.computed)
+    build.result.figures["statistics"] = mode
+    build.result.figures["statistics_reused"] = len(result.reused)
+    if result.touched is not None:
+        build.result.figures["identities_touched"] = result.touched
     return wide, values
 
 

@@ -283,6 +283,8 @@ class AdsSettings:
     weekly_on: int  # ISO weekday weekly tags are computed on (1 = Monday)
     monthly_on: int  # day of the month monthly tags are computed on
     exports_dir: Path
+    # Recompute statistic tags only for the identities touched since the last ADS day.
+    incremental_statistics: bool = True
 
     def params(self, section: str, params_class: type) -> Any:
         """The section as the model's parameter dataclass (lists become tuples).
@@ -309,6 +311,7 @@ def load_ads_settings() -> AdsSettings:
         weekly_on=weekly_on,
         monthly_on=monthly_on,
         exports_dir=Path(_resolve(document.get("exports_dir", "exports"))),
+        incremental_statistics=bool(tags.get("incremental_statistics", True)),
     )
 
 

@@ -42,7 +42,7 @@ TAG_VALUE_COLUMNS = ("ds", ONE_ID, "tag_code", "tag_value")
 CATALOG_COLUMNS = (
     "ds", "tag_code", "name_zh", "name_en", "category_path", "category_l1", "tag_type", "status", "refresh",
     "owner", "description", "value_type", "depends_on", "definition", "defined_in", "computed_ds", "population",
-    "covered", "coverage", "distinct_values", "top_values", "numeric_summary",
+    "covered", "coverage", "distinct_values", "top_values", "numeric_summary", "inputs_fingerprint",
 )
 
 
@@ -78,6 +78,21 @@ class PlannedTag:
 class TagResult:
     wide: DataFrame  # one_id and one column per planned tag, in plan order
     computed: frozenset[str]  # tags computed on this run; the others were carried
+    reused: frozenset[str] = frozenset()  # statistics recomputed only for the touched identities
+    touched: int | None = None  # how many identities they were recomputed for
+
+
+@dataclass(frozen=True)
+class EarlierStatistics:
+    """Statistic values an earlier day computed, which still hold for every identity outside
+    ``touched``: the identities whose rows, window edges or records changed since then.
+
+    An identity's statistic reads only that identity's rows, so recomputing the touched
+    identities over their whole history and keeping the others' values gives the full result.
+    """
+
+    values: DataFrame  # one_id and the statistic columns of the earlier day
+    touched: DataFrame  # one_id
 
 
 def column_types(schema: T.StructType) -> dict[str, str]:
@@ -268,6 +283,7 @@ def compute(
     as_of: date,
     due: frozenset[str],
     carried: DataFrame | None = None,
+    earlier: EarlierStatistics | None = None,
 ) -> TagResult:
     """One row per one_id of the population with every planned tag.
 
@@ -275,19 +291,30 @@ def compute(
         due: tags whose refresh day ``as_of`` is; the others take their value from ``carried``
             (the wide frame of their last refresh day) when it has them, else they are computed.
         carried: ``one_id`` and earlier tag columns, or None.
+        earlier: statistics of an earlier day to keep for the identities it does not list as
+            touched (see :func:`reusable`); the others are computed for the whole population.
     """
     carried_codes = set(carried.columns) - {ONE_ID} if carried is not None else set()
     kept = {item.code for item in planned if item.code not in due and item.code in carried_codes}
     computed = [item for item in planned if item.code not in kept]
-    wide = sources.population.select(ONE_ID).distinct()
+    population = sources.population.select(ONE_ID).distinct()
+    wide = population
     if kept:
         wide = wide.join(carried.select(ONE_ID, *sorted(kept)), on=ONE_ID, how="left")
     for source_name in sorted({item.tag.spec["source"] for item in computed if item.tag.tag_type == FACT}):
         facts = [item for item in computed if item.tag.tag_type == FACT and item.tag.spec["source"] == source_name]
         wide = wide.join(_facts(sources.identity[source_name], facts, as_of), on=ONE_ID, how="left")
+    reused = [item for item in computed if earlier is not None and reusable(item, earlier.values.columns)]
+    touched = _touched(earlier, population) if reused else None
     for source_name in sorted({item.tag.spec["source"] for item in computed if item.tag.tag_type == STATISTIC}):
+        source = sources.events[source_name]
         statistics = [item for item in computed if item.tag.tag_type == STATISTIC and item.tag.spec["source"] == source_name]
-        wide = wide.join(_statistics(sources.events[source_name], statistics, as_of), on=ONE_ID, how="left")
+        again = [item for item in statistics if item in reused]
+        fresh = [item for item in statistics if item not in reused]
+        if fresh:
+            wide = wide.join(_statistics(source, fresh, as_of), on=ONE_ID, how="left")
+        if again:
+            wide = wide.join(_statistics_of_touched(source, again, as_of, earlier, touched), on=ONE_ID, how="left")
         for item in statistics:
             if "default" in item.tag.spec:
                 wide = wide.withColumn(item.code, F.coalesce(F.col(item.code), F.lit(item.tag.spec["default"]).cast(item.spark_type)))
@@ -303,7 +330,35 @@ def compute(
             wide = wide.withColumn(item.code, column)
         types[item.code] = item.value_type
     typed = [F.col(item.code).cast(item.spark_type).alias(item.code) for item in planned]
-    return TagResult(wide.select(ONE_ID, *typed), frozenset(item.code for item in computed))
+    return TagResult(wide.select(ONE_ID, *typed), frozenset(item.code for item in computed),
+                     frozenset(item.code for item in reused), touched.count() if touched is not None else None)
+
+
+def reusable(item: PlannedTag, earlier_columns: Sequence[str]) -> bool:
+    """Whether a statistic's earlier value holds for an identity none of whose rows changed:
+    its conditions must not read the run's date (a window is fine: its edges are watched)."""
+    spec = item.tag.spec
+    if item.tag.tag_type != STATISTIC or item.code not in earlier_columns:
+        return False
+    return not any(expr.reads_as_of(spec[field], f"tag {item.code}") for field in ("where", "ratio_where") if field in spec)
+
+
+def _touched(earlier: EarlierStatistics, population: DataFrame) -> DataFrame:
+    """The touched identities of the population, and every identity the earlier day did not have."""
+    new = population.join(earlier.values.select(ONE_ID), on=ONE_ID, how="left_anti")
+    listed = earlier.touched.select(ONE_ID).join(population, on=ONE_ID, how="left_semi")
+    return listed.unionByName(new).distinct().localCheckpoint()
+
+
+def _statistics_of_touched(source: EventSource, statistics: Sequence[PlannedTag], as_of: date,
+                           earlier: EarlierStatistics, touched: DataFrame) -> DataFrame:
+    """The statistics recomputed over the touched identities' rows, the earlier values for the rest."""
+    rows = source.frame.join(touched, on=ONE_ID, how="left_semi")
+    recomputed = _statistics(EventSource(rows, source.date_column), statistics, as_of)
+    codes = [item.code for item in statistics]
+    # A touched identity without rows gets no recomputed row: its value is null, as in a full run.
+    untouched = earlier.values.select(ONE_ID, *codes).join(touched, on=ONE_ID, how="left_anti")
+    return recomputed.unionByName(untouched)
 
 
 def _facts(frame: DataFrame, facts: Sequence[PlannedTag], as_of: date) -> DataFrame:
@@ -430,6 +485,7 @@ def catalog_rows(
     planned: Sequence[PlannedTag],
     computed_ds: Mapping[str, date],
     ds: date,
+    inputs_fingerprint: str | None = None,
 ) -> DataFrame:
     """``ads.tag_catalog``: every tag of the catalog, with coverage and value distribution for
     the online ones, so operators see which tags are alive.
@@ -438,6 +494,8 @@ def catalog_rows(
         wide: the day's ``ads.tag_wide`` frame.
         values: the day's ``ads.tag_value`` frame.
         computed_ds: per online tag, the date its values were computed (today or its last refresh).
+        inputs_fingerprint: recorded for the statistic tags: the reference data their rows took,
+            which a later incremental day must share to keep their values.
     """
     spark = wide.sparkSession
     population = wide.count()
@@ -464,6 +522,7 @@ def catalog_rows(
             definition_text(tag),
             tag.defined_in, computed_ds.get(tag.code), population if tag.code in types else None,
             summaries.get(tag.code),
+            inputs_fingerprint if tag.code in types and tag.tag_type == STATISTIC else None,
         )
         for tag in tags
     ]
@@ -496,6 +555,7 @@ CATALOG_SCHEMA = T.StructType([
     T.StructField("computed_ds", T.DateType()),
     T.StructField("population", T.LongType()),
     T.StructField("numeric_summary", T.MapType(T.StringType(), T.DoubleType())),
+    T.StructField("inputs_fingerprint", T.StringType()),
 ])
 SUMMARY_POINTS = {"min": 0.0, "p25": 0.25, "median": 0.5, "p75": 0.75, "max": 1.0}
 

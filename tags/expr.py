@@ -580,6 +580,22 @@ def references(node_or_tree: Node | str | Mapping | list, context: str = "expres
     return frozenset(_names(node))
 
 
+def reads_as_of(node_or_tree: Node | str | Mapping | list, context: str = "expression") -> bool:
+    """Whether an expression reads the run's date (``days_since``, ``years_since``), so its
+    value can change on a day when none of the rows it reads did.
+
+    Raises:
+        ExpressionError: a text or tree that does not parse; the message starts with ``context``.
+    """
+    return _reads_as_of(_rule_node(node_or_tree, context, _ROOT))
+
+
+def _reads_as_of(node: Node) -> bool:
+    if isinstance(node, Call) and node.function in _FUNCTIONS and _FUNCTIONS[node.function].needs_as_of:
+        return True
+    return any(_reads_as_of(child) for child in _children(node))
+
+
 def _names(node: Node) -> set[str]:
     if isinstance(node, Name):
         return {node.name}

@@ -2,7 +2,8 @@
 into every CDM table, every suite (keys, references, reconciliation) passing, a rerun changing
 nothing; identities resolved incrementally, scored against the generator's truth, and equal to
 a full recompute; every ADS table built for both days, weekly tags carried from their refresh
-day, a rerun changing no ADS table, and a segment exported.
+day, the incremental day's statistics equal to a full rerun's (no ADS table changes), and a
+segment exported.
 
 Backfilling an older ds after newer ones is covered at the merge itself
 (tests/test_catalog_merge.py), which is much faster than building twice more here."""
@@ -62,13 +63,16 @@ def built(spark, base_settings, tmp_path_factory):
 
 
 @contextlib.contextmanager
-def weekly_tags_on_fridays(root, extra_tag: str = ""):
+def weekly_tags_on_fridays(root, extra_tag: str = "", full_statistics: bool = False):
     """A copy of ``conf/`` whose weekly tags refresh on Fridays, for the ADS stage, with
-    ``extra_tag`` (YAML list entries) appended to the catalog."""
+    ``extra_tag`` (YAML list entries) appended to the catalog and, with ``full_statistics``,
+    every statistic computed over every identity."""
     conf = root / "conf"
     if not conf.exists():
         shutil.copytree(conf_dir(), conf)
         ads = (conf / "ads.yml").read_text(encoding="utf-8").replace("weekly_on: 1", f"weekly_on: {FRIDAY}")
+        if full_statistics:
+            ads = ads.replace("incremental_statistics: true", "incremental_statistics: false")
         (conf / "ads.yml").write_text(ads, encoding="utf-8")
         if extra_tag:
             (conf / "tags" / "99_extra.yml").write_text(f"tags:\n{extra_tag}", encoding="utf-8")
@@ -170,11 +174,15 @@ def test_ads_builds_every_table_for_every_day(built, spark):
 
 
 @pytest.mark.slow
-def test_rerunning_the_ads_stage_changes_nothing_and_exports_a_segment(built, spark, tmp_path):
-    settings = built[0]
+def test_a_full_rerun_of_the_incremental_ads_day_changes_nothing_and_exports_a_segment(built, spark, tmp_path):
+    settings, analyses = built[0], built[4]
+    assert analyses[DAYS[0]].figures["statistics"] == "full: no earlier ADS day"
+    assert analyses[DAYS[1]].figures["statistics"] == f"incremental since {DAYS[0]}"
+    assert analyses[DAYS[1]].figures["statistics_reused"] >= 30
     before = ads_snapshot(spark, settings)
-    with weekly_tags_on_fridays(tmp_path):
-        assert build_ads.run(spark, settings, load_catalog(), DAYS[1]).failure is None
+    with weekly_tags_on_fridays(tmp_path, full_statistics=True):
+        rerun = build_ads.run(spark, settings, load_catalog(), DAYS[1])
+    assert rerun.failure is None and rerun.figures["statistics"].startswith("full: incremental_statistics is off")
     after = ads_snapshot(spark, settings)
     for name, frame in before.items():
         assertDataFrameEqual(after[name], frame)

@@ -252,3 +252,33 @@ def test_catalog_refuses_malformed_definitions(entry, message):
 def test_catalog_refuses_a_code_defined_twice():
     with pytest.raises(CatalogError, match="tag a: defined twice, in a.yml and b.yml"):
         parse_catalog({"a.yml": {"tags": [tag("a", "model", model="m")]}, "b.yml": {"tags": [tag("a", "model", model="m")]}})
+
+
+def test_statistics_of_untouched_identities_keep_their_earlier_values(spark, sources):
+    entries = [entry for entry in GOLDEN_TAGS if entry["code"] in ("spend_180d", "purchases_180d", "last_purchase", "spend_level")]
+    # Reads the run's date in its condition: a day can change it with no row changing, so it is
+    # recomputed for everyone.
+    entries.append(tag("recent_orders", "statistic", source="orders", agg="count", where="days_since(order_date) < 30",
+                       default=0))
+    planned = engine.plan(catalog(*entries), sources)
+    # Deliberately stale values, so a kept value is told from a recomputed one; o4 is new.
+    earlier_values = spark.createDataFrame(
+        [(code, 1.0, 9, date(2000, 1, 1), 77) for code in ("o1", "o2", "o3")],
+        "one_id string, spend_180d double, purchases_180d long, last_purchase date, recent_orders long",
+    )
+    touched = spark.createDataFrame([("o1",), ("o9",)], "one_id string")
+    result = engine.compute(sources, planned, AS_OF, due=frozenset(item.code for item in planned),
+                            earlier=engine.EarlierStatistics(earlier_values, touched))
+    expected = spark.createDataFrame(
+        [
+            ("o1", 150.0, 2, date(2026, 1, 31), 2, "高"),
+            ("o2", 1.0, 9, date(2000, 1, 1), 2, "中"),
+            ("o3", 1.0, 9, date(2000, 1, 1), 0, "中"),
+            ("o4", 0.0, 0, None, 0, "低"),
+        ],
+        "one_id string, spend_180d double, purchases_180d long, last_purchase date, recent_orders long, spend_level string",
+    )
+    assertDataFrameEqual(result.wide, expected)
+    assert result.reused == frozenset({"spend_180d", "purchases_180d", "last_purchase"})
+    # o1 and o4 (new); o9 is no longer in the population.
+    assert result.touched == 2

@@ -8,7 +8,7 @@ in the CDM facts.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from models.cdm import common as c
@@ -17,22 +17,22 @@ ONE_ID = "one_id"
 ORDER_COLUMNS = (
     ONE_ID, "order_key", "order_date", "order_at", "order_type", "is_purchase", "net_paid_amount", "paid_amount",
     "discount_amount", "coupon_count", "item_count", "channel_id", "channel_group", "channel_type", "platform",
-    "store_id", "store_city", "pay_method", "order_hour", "day_of_week", "is_weekend", "buyer_key",
+    "store_id", "store_city", "pay_method", "order_hour", "day_of_week", "is_weekend", "buyer_key", "source_dt",
 )
 ORDER_ITEM_COLUMNS = (
     ONE_ID, "order_key", "order_date", "order_type", "is_purchase", "sku_id", "spu_id", "brand", "category_l1",
     "category_l2", "category_l3", "price_band", "season", "color", "size", "quantity", "line_amount", "paid_amount",
-    "allocated_discount", "list_price", "is_discounted",
+    "allocated_discount", "list_price", "is_discounted", "source_dt",
 )
 EVENT_COLUMNS = (
     ONE_ID, "event_id", "event_date", "event_at", "event_type", "channel_id", "app_id", "app_type", "page", "sku_id",
-    "category_l1", "search_keyword", "share_to", "duration_ms", "event_hour",
+    "category_l1", "search_keyword", "share_to", "duration_ms", "event_hour", "source_dt",
 )
 COUPON_COLUMNS = (
     ONE_ID, "coupon_id", "template_id", "issue_date", "issue_channel_id", "coupon_status", "used_date", "face_value",
-    "threshold", "days_to_use", "is_used",
+    "threshold", "days_to_use", "is_used", "source_dt",
 )
-POINTS_COLUMNS = (ONE_ID, "ledger_id", "txn_date", "points_type", "points_change", "reason")
+POINTS_COLUMNS = (ONE_ID, "ledger_id", "txn_date", "points_type", "points_change", "reason", "source_dt")
 PROFILE_COLUMNS = (
     ONE_ID, "member_id", "is_member", "gender", "birthday", "province", "city", "city_tier", "identifier_count",
     "member_count", "source_count", "first_seen_date", "has_mobile", "has_email", "has_wechat", "level",
@@ -44,6 +44,12 @@ WECHAT_SOURCE, WECHAT_USERS = "wechat", "users"
 OFFICIAL_ACCOUNT = "official_account"
 
 
+def _last_loaded(*days: str) -> Column:
+    """``source_dt`` of a row: the last day it, or a dimension row it took attributes from, was
+    loaded, so an incremental day finds every row whose values changed."""
+    return F.greatest(*(F.col(day) for day in days)).alias("source_dt")
+
+
 def owners(record_identity: DataFrame) -> DataFrame:
     return record_identity.select("record_key", ONE_ID)
 
@@ -51,7 +57,7 @@ def owners(record_identity: DataFrame) -> DataFrame:
 def orders(fct_order: DataFrame, record_identity: DataFrame, dim_channel: DataFrame, dim_store: DataFrame) -> DataFrame:
     """Every order that has an owner, with its channel group and store city."""
     channels = dim_channel.select("channel_id", "channel_group", "channel_type")
-    stores = dim_store.select("store_id", F.col("city").alias("store_city"))
+    stores = dim_store.select("store_id", F.col("city").alias("store_city"), F.col("source_dt").alias("store_dt"))
     day_of_week = (F.dayofweek("order_date") + 5) % 7 + 1  # Spark counts from Sunday; ISO from Monday
     return (
         fct_order.join(owners(record_identity), on="record_key", how="inner")
@@ -60,6 +66,7 @@ def orders(fct_order: DataFrame, record_identity: DataFrame, dim_channel: DataFr
         .withColumn("order_hour", F.hour("order_at"))
         .withColumn("day_of_week", day_of_week)
         .withColumn("is_weekend", day_of_week >= 6)
+        .withColumn("source_dt", _last_loaded("source_dt", "store_dt"))
         .select(*ORDER_COLUMNS)
     )
 
@@ -69,12 +76,13 @@ def order_items(fct_order_item: DataFrame, ads_orders: DataFrame, dim_product: D
     owned = ads_orders.select("order_key", ONE_ID, "is_purchase")
     products = dim_product.select(
         "sku_id", "spu_id", "brand", "category_l1", "category_l2", "category_l3", "price_band", "season", "color",
-        "size", "list_price",
+        "size", "list_price", F.col("source_dt").alias("product_dt"),
     )
     return (
         fct_order_item.join(owned, on="order_key", how="inner")
         .join(products, on="sku_id", how="left")
         .withColumn("is_discounted", F.col("allocated_discount") > 0)
+        .withColumn("source_dt", _last_loaded("source_dt", "product_dt"))
         .select(*ORDER_ITEM_COLUMNS)
     )
 
@@ -84,8 +92,9 @@ def events(fct_event: DataFrame, record_identity: DataFrame, dim_channel: DataFr
     return (
         fct_event.join(owners(record_identity), on="record_key", how="inner")
         .join(dim_channel.select("channel_id", "app_type"), on="channel_id", how="left")
-        .join(dim_product.select("sku_id", "category_l1"), on="sku_id", how="left")
+        .join(dim_product.select("sku_id", "category_l1", F.col("source_dt").alias("product_dt")), on="sku_id", how="left")
         .withColumn("event_hour", F.hour("event_at"))
+        .withColumn("source_dt", _last_loaded("source_dt", "product_dt"))
         .select(*EVENT_COLUMNS)
     )
 
