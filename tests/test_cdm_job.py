@@ -22,7 +22,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs import build_ads, build_cdm, build_oneid, ingest_ods
 from jobs.catalog import read_table
-from jobs.config import conf_dir, load_catalog, load_contracts, load_segments
+from jobs.config import conf_dir, load_ads_settings, load_catalog, load_contracts, load_segments, load_tag_catalog
 from jobs.evaluate_oneid import evaluate
 from jobs.sample_data import TRUTH_DIR, generate
 
@@ -193,6 +193,31 @@ def test_a_full_rerun_of_the_incremental_ads_day_changes_nothing_and_exports_a_s
         exported = list(csv.reader(handle))
     assert exported[0] == ["one_id", *segment.export_tags]
     assert rows == members == len(exported) - 1
+
+
+def statistics_plan(spark, settings, ds):
+    """What the ADS stage of ``ds`` would decide about its statistics, without computing them."""
+    build = build_ads.AdsBuild(spark, settings, load_catalog(), ds, load_ads_settings())
+    inputs = build_ads.read_inputs(build)
+    planned = build_ads.plan_definitions(build, inputs, load_tag_catalog(), load_segments())
+    analyses = build_ads.Analyses(rfm=None, lifecycle=None, aipl=None)
+    return build, build_ads.tag_sources(inputs, analyses, None), planned
+
+
+@pytest.mark.slow
+def test_statistics_are_reused_only_from_a_day_with_the_same_inputs_and_never_in_a_backfill(built, spark):
+    settings = built[0]
+    build, sources, planned = statistics_plan(spark, settings, DAYS[1])
+    fingerprint = build_ads.channel_fingerprint(build)
+    earlier, mode = build_ads.earlier_statistics(build, sources, planned, fingerprint)
+    assert mode == f"incremental since {DAYS[0]}" and earlier.touched.count() > 0
+    # The channels' attributes changed since: nothing earlier is kept.
+    assert build_ads.earlier_statistics(build, sources, planned, "another") == (
+        None, f"full: no statistic of {DAYS[0]} has today's definition and inputs")
+    # Rerunning the first day after the second was loaded: the facts hold the second day's versions.
+    build, sources, planned = statistics_plan(spark, settings, DAYS[0])
+    assert build_ads.earlier_statistics(build, sources, planned, fingerprint) == (
+        None, f"full: a backfill (facts are loaded up to {DAYS[1]})")
 
 
 BAD_TAG = """  - {code: big_spender, name_zh: 大额, name_en: Big spender, category: 价值/测试, type: rule, status: online,
