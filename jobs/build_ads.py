@@ -328,6 +328,9 @@ def carried_tags(build: AdsBuild, planned: tuple[engine.PlannedTag, ...]) -> tup
     return carried, computed_on
 
 
+CHANNEL_ATTRIBUTES = ("channel_id", "channel_group", "channel_type", "app_type", "platform")
+
+
 def channel_fingerprint(build: AdsBuild) -> str:
     """A hash of the channel attributes statistic rows take (``cdm.dim_channel`` keeps no load
     day): statistics computed under another hash are not reused."""
@@ -335,9 +338,6 @@ def channel_fingerprint(build: AdsBuild) -> str:
     rows = channels.select(*CHANNEL_ATTRIBUTES).collect()
     text = json.dumps(sorted([list(row) for row in rows], key=lambda row: [str(value) for value in row]))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-CHANNEL_ATTRIBUTES = ("channel_id", "channel_group", "channel_type", "app_type", "platform")
 
 
 def earlier_statistics(build: AdsBuild, sources: engine.TagSources, planned: tuple[engine.PlannedTag, ...],
