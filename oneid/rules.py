@@ -23,6 +23,7 @@ SIGHTING_COLUMNS = (
     "dt", "node", "id_type", "id_value", "first_seen_at", "last_seen_at", "records", "sources", "scopes",
 )
 REJECTED_COLUMNS = ("dt", "id_type", "invalid_reason", "values", "occurrences")
+RECORD_IDENTIFIER_COLUMNS = ("dt", "record_key", "source", "entity", "field", "node")
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,11 @@ def sightings(normalized: DataFrame) -> DataFrame:
         )
         .select(*SIGHTING_COLUMNS)
     )
+
+
+def record_identifiers(normalized: DataFrame) -> DataFrame:
+    """Per dt: each record's valid identifiers, by field (what decides who owns the record)."""
+    return valid_identifiers(normalized).select(*RECORD_IDENTIFIER_COLUMNS)
 
 
 def rejected(normalized: DataFrame) -> DataFrame:
