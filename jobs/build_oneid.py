@@ -34,7 +34,7 @@ from oneid.components import connected_components
 from oneid.normalize import Validity, normalize
 
 INCREMENTAL, FULL = "incremental", "full"
-STATE = ("id_mapping", "shared_identifiers", "one_id_alias", "record_identity")
+STATE = ("id_mapping", "shared_identifiers", "one_id_alias", "record_identity", "profile")
 MAPPING_COLUMNS = ("id_type", "id_value", "one_id", "first_seen", "last_seen", "source_count", "sources",
                    "cluster_id", "assigned_ds")
 SHARED_COLUMNS = ("id_type", "id_value", "anchors", "anchors_by_type", "max_anchors", "decision", "first_shared_ds")
@@ -85,9 +85,10 @@ class OneidBuild:
     def read(self, name: str) -> DataFrame | None:
         return tables.read_table_if_exists(self.spark, self.settings, self.table(name))
 
-    def read_version(self, name: str, version: int | None) -> DataFrame:
+    def read_version(self, name: str, version: int | None) -> DataFrame | None:
+        """The table as a run left it; empty (None for a table without an empty form) before any run."""
         if version is None:
-            return self.spark.createDataFrame([], EMPTY_SCHEMAS[name])
+            return self.spark.createDataFrame([], EMPTY_SCHEMAS[name]) if name in EMPTY_SCHEMAS else None
         return self.spark.read.format("delta").option("versionAsOf", version).load(self.table(name).path(self.settings.lakehouse))
 
     def components(self, nodes: DataFrame, edge_frame: DataFrame) -> DataFrame:
@@ -237,10 +238,12 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, mod
 
 @dataclass(frozen=True)
 class PreviousState:
+    mapping: DataFrame
     nodes: DataFrame  # (node, one_id, cluster_id, assigned_ds)
     shared: DataFrame
     aliases: DataFrame
     owners: DataFrame  # oneid.record_identity
+    profiles: DataFrame | None
 
 
 @dataclass(frozen=True)
@@ -256,8 +259,8 @@ def _resolve_day(build: OneidBuild, mode: str, from_scratch: bool) -> None:
     before = None if from_scratch else previous_run(build)
     _check_rules_unchanged(build, mode, before)
     # With no earlier run to build on, the day is a full build over all evidence so far; so is
-    # a day after a run that kept no record owners (an older release), keeping its ids.
-    incremental = mode == INCREMENTAL and before is not None and "record_identity" in before.versions
+    # a day after a run that kept less state (an older release), keeping its ids.
+    incremental = mode == INCREMENTAL and before is not None and set(STATE) <= before.versions.keys()
     build.result.mode = INCREMENTAL if incremental else FULL
     previous = _previous_state(build, before)
     day = _draw_links(build, incremental)
@@ -292,10 +295,12 @@ def _previous_state(build: OneidBuild, before: PreviousRun | None) -> PreviousSt
     versions = before.versions if before else {}
     mapping = build.read_version("id_mapping", versions.get("id_mapping"))
     return PreviousState(
+        mapping=mapping,
         nodes=previous_nodes(mapping).persist(StorageLevel.MEMORY_AND_DISK),
         shared=build.read_version("shared_identifiers", versions.get("shared_identifiers")),
         aliases=build.read_version("one_id_alias", versions.get("one_id_alias")),
         owners=build.read_version("record_identity", versions.get("record_identity")),
+        profiles=build.read_version("profile", versions.get("profile")),
     )
 
 
@@ -380,7 +385,7 @@ def _publish_downstream(build: OneidBuild, mapping: DataFrame, previous: Previou
     ds, conf = build.ds, build.conf
     nodes = mapping.select(rules.node_key(F.col("id_type"), F.col("id_value")).alias("node"), "one_id")
     identifiers = build.read("record_identifiers").where(F.col("dt") <= F.lit(ds))
-    found = _record_owners(build, identifiers, nodes, previous, incremental)
+    found, decided = _record_owners(build, identifiers, nodes, previous, incremental)
     owners = build.publish(build.publication("record_identity", lambda: found, keep=True))["record_identity"]
 
     cdm = functools.partial(tables.read_table, build.spark, build.settings)
@@ -393,7 +398,15 @@ def _publish_downstream(build: OneidBuild, mapping: DataFrame, previous: Previou
     )
     shipped = profile.self_shipped_addresses(orders, receivers, owners.select("record_key", "one_id"))
     members = cdm(build.catalog.table("cdm.dim_member")).where(F.col("is_current") & ~F.col("is_inferred"))
-    golden = profile.build(mapping, members, shipped, conf.source_priority, pii_salt(), ds)
+    if incremental:
+        changed = _changed_identities(mapping, previous, decided)
+        rebuilt = profile.build(mapping.join(changed, on="one_id", how="left_semi"), members,
+                                shipped.join(changed, on="one_id", how="left_semi"), conf.source_priority, pii_salt(), ds)
+        golden = previous.profiles.join(changed, on="one_id", how="left_anti").unionByName(
+            profile.keep_unchanged_since(rebuilt, previous.profiles))
+    else:
+        golden = profile.keep_unchanged_since(
+            profile.build(mapping, members, shipped, conf.source_priority, pii_salt(), ds), previous.profiles)
     windows = load_cdm_settings().trade_windows_days
     owned_orders = orders.join(owners.select("record_key", "one_id"), on="record_key", how="left")
     trade = agg_member_trade.build(owned_orders, ds, windows, key="one_id")
@@ -402,15 +415,18 @@ def _publish_downstream(build: OneidBuild, mapping: DataFrame, previous: Previou
         build.publication("cdm.agg_one_id_trade", lambda: trade, f"dt = DATE'{ds.isoformat()}'"),
     )
     owners.unpersist()
+    decided.unpersist()
 
 
 def _record_owners(build: OneidBuild, identifiers: DataFrame, nodes: DataFrame, previous: PreviousState,
-                   incremental: bool) -> DataFrame:
-    """The owner of every record. An incremental day decides again only the records seen today
-    and those holding an identifier whose one_id changed (or that left the mapping); every
-    other record's identifiers map as before, so its owner is the one it had."""
+                   incremental: bool) -> tuple[DataFrame, DataFrame]:
+    """The owner of every record, and the owners decided in this run. An incremental day
+    decides again only the records seen today and those holding an identifier whose one_id
+    changed (or that left the mapping); every other record's identifiers map as before, so its
+    owner is the one it had."""
     if not incremental:
-        return records.owners(identifiers, nodes, build.conf.record_owner)
+        found = records.owners(identifiers, nodes, build.conf.record_owner)
+        return found, found
     moved = (
         previous.nodes.select("node", F.col("one_id").alias("one_id_before"))
         .join(nodes, on="node", how="full_outer")
@@ -423,8 +439,26 @@ def _record_owners(build: OneidBuild, identifiers: DataFrame, nodes: DataFrame, 
         .distinct()
     )
     kept = previous.owners.join(redecided, on="record_key", how="left_anti")
-    decided = records.owners(identifiers.join(redecided, on="record_key", how="left_semi"), nodes, build.conf.record_owner)
-    return kept.unionByName(decided)
+    decided = (
+        records.owners(identifiers.join(redecided, on="record_key", how="left_semi"), nodes, build.conf.record_owner)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    return kept.unionByName(decided), decided
+
+
+def _changed_identities(mapping: DataFrame, previous: PreviousState, decided: DataFrame) -> DataFrame:
+    """``one_id`` of every identity whose golden record may differ from the previous run's: an
+    identifier of it was added, removed or seen again, or one of its records was decided today.
+    A member's new name or level arrives as today's member record, a new address as today's
+    order, so the records decided today cover what ``cdm.dim_member`` and the orders add."""
+    seen = ("one_id", "id_type", "id_value", "first_seen", "last_seen", "sources")
+    now, before = mapping.select(*seen), previous.mapping.select(*seen)
+    return (
+        now.subtract(before).select("one_id")
+        .unionByName(before.subtract(now).select("one_id"))
+        .unionByName(decided.select("one_id"))
+        .distinct()
+    )
 
 
 def _record_run(build: OneidBuild, mode: str) -> None:
