@@ -385,7 +385,8 @@ def _publish_downstream(build: OneidBuild, mapping: DataFrame, previous: Previou
     ds, conf = build.ds, build.conf
     nodes = mapping.select(rules.node_key(F.col("id_type"), F.col("id_value")).alias("node"), "one_id")
     identifiers = build.read("record_identifiers").where(F.col("dt") <= F.lit(ds))
-    found, decided = _record_owners(build, identifiers, nodes, previous, incremental)
+    changes = _mapping_changes(mapping, previous.mapping).persist(StorageLevel.MEMORY_AND_DISK) if incremental else None
+    found, decided = _record_owners(build, identifiers, nodes, previous, changes)
     owners = build.publish(build.publication("record_identity", lambda: found, keep=True))["record_identity"]
 
     cdm = functools.partial(tables.read_table, build.spark, build.settings)
@@ -396,45 +397,57 @@ def _publish_downstream(build: OneidBuild, mapping: DataFrame, previous: Previou
         .select("record_key", "one_id")
         .distinct()
     )
-    shipped = profile.self_shipped_addresses(orders, receivers, owners.select("record_key", "one_id"))
     members = cdm(build.catalog.table("cdm.dim_member")).where(F.col("is_current") & ~F.col("is_inferred"))
-    if incremental:
-        changed = _changed_identities(mapping, previous, decided)
-        rebuilt = profile.build(mapping.join(changed, on="one_id", how="left_semi"), members,
-                                shipped.join(changed, on="one_id", how="left_semi"), conf.source_priority, pii_salt(), ds)
-        golden = previous.profiles.join(changed, on="one_id", how="left_anti").unionByName(
-            profile.keep_unchanged_since(rebuilt, previous.profiles))
-    else:
+    buyers = owners.select("record_key", "one_id")
+    changed = None
+    if changes is None:
+        shipped = profile.self_shipped_addresses(orders, receivers, buyers)
         golden = profile.keep_unchanged_since(
             profile.build(mapping, members, shipped, conf.source_priority, pii_salt(), ds), previous.profiles)
+    else:
+        changed = _changed_identities(changes, decided).persist(StorageLevel.MEMORY_AND_DISK)
+        shipped = profile.self_shipped_addresses(orders, receivers, buyers.join(changed, on="one_id", how="left_semi"))
+        rebuilt = profile.build(mapping.join(changed, on="one_id", how="left_semi"), members, shipped,
+                                conf.source_priority, pii_salt(), ds)
+        golden = previous.profiles.join(changed, on="one_id", how="left_anti").unionByName(
+            profile.keep_unchanged_since(rebuilt, previous.profiles))
     windows = load_cdm_settings().trade_windows_days
-    owned_orders = orders.join(owners.select("record_key", "one_id"), on="record_key", how="left")
+    owned_orders = orders.join(buyers, on="record_key", how="left")
     trade = agg_member_trade.build(owned_orders, ds, windows, key="one_id")
     build.publish(
         build.publication("profile", lambda: golden),
         build.publication("cdm.agg_one_id_trade", lambda: trade, f"dt = DATE'{ds.isoformat()}'"),
     )
-    owners.unpersist()
-    decided.unpersist()
+    for frame in (owners, decided, changes, changed):
+        if frame is not None:
+            frame.unpersist()
+
+
+def _mapping_changes(mapping: DataFrame, before: DataFrame) -> DataFrame:
+    """``(node, one_id, one_id_before, moved)`` of every identifier whose mapping row was added,
+    removed or changed (a new one_id, seen again, a new source); ``moved``: its one_id changed."""
+    seen = ("one_id", "first_seen", "last_seen", "sources")
+    now = mapping.select("id_type", "id_value", "one_id", F.struct(*seen).alias("now"))
+    then = before.select("id_type", "id_value", F.col("one_id").alias("one_id_before"), F.struct(*seen).alias("then"))
+    return (
+        now.join(then, on=["id_type", "id_value"], how="full_outer")
+        .where(~F.col("now").eqNullSafe(F.col("then")))
+        .select(rules.node_key(F.col("id_type"), F.col("id_value")).alias("node"), "one_id", "one_id_before",
+                (~F.col("one_id").eqNullSafe(F.col("one_id_before"))).alias("moved"))
+    )
 
 
 def _record_owners(build: OneidBuild, identifiers: DataFrame, nodes: DataFrame, previous: PreviousState,
-                   incremental: bool) -> tuple[DataFrame, DataFrame]:
-    """The owner of every record, and the owners decided in this run. An incremental day
-    decides again only the records seen today and those holding an identifier whose one_id
-    changed (or that left the mapping); every other record's identifiers map as before, so its
-    owner is the one it had."""
-    if not incremental:
+                   changes: DataFrame | None) -> tuple[DataFrame, DataFrame]:
+    """The owner of every record, and the owners decided in this run. An incremental day (with
+    the mapping's ``changes``) decides again only the records seen today and those holding an
+    identifier whose one_id changed or that left the mapping; every other record's identifiers
+    map as before, so its owner is the one it had."""
+    if changes is None:
         found = records.owners(identifiers, nodes, build.conf.record_owner)
         return found, found
-    moved = (
-        previous.nodes.select("node", F.col("one_id").alias("one_id_before"))
-        .join(nodes, on="node", how="full_outer")
-        .where(~F.col("one_id_before").eqNullSafe(F.col("one_id")))
-        .select("node")
-    )
     redecided = (
-        identifiers.join(moved, on="node", how="left_semi").select("record_key")
+        identifiers.join(changes.where("moved").select("node"), on="node", how="left_semi").select("record_key")
         .unionByName(identifiers.where(F.col("dt") == F.lit(build.ds)).select("record_key"))
         .distinct()
     )
@@ -446,17 +459,16 @@ def _record_owners(build: OneidBuild, identifiers: DataFrame, nodes: DataFrame, 
     return kept.unionByName(decided), decided
 
 
-def _changed_identities(mapping: DataFrame, previous: PreviousState, decided: DataFrame) -> DataFrame:
+def _changed_identities(changes: DataFrame, decided: DataFrame) -> DataFrame:
     """``one_id`` of every identity whose golden record may differ from the previous run's: an
-    identifier of it was added, removed or seen again, or one of its records was decided today.
+    identifier of it was added, removed or changed, or one of its records was decided today.
     A member's new name or level arrives as today's member record, a new address as today's
     order, so the records decided today cover what ``cdm.dim_member`` and the orders add."""
-    seen = ("one_id", "id_type", "id_value", "first_seen", "last_seen", "sources")
-    now, before = mapping.select(*seen), previous.mapping.select(*seen)
     return (
-        now.subtract(before).select("one_id")
-        .unionByName(before.subtract(now).select("one_id"))
+        changes.select("one_id")
+        .unionByName(changes.select(F.col("one_id_before").alias("one_id")))
         .unionByName(decided.select("one_id"))
+        .where(F.col("one_id").isNotNull())
         .distinct()
     )
 
