@@ -385,7 +385,9 @@ def _publish_downstream(build: OneidBuild, mapping: DataFrame, previous: Previou
     ds, conf = build.ds, build.conf
     nodes = mapping.select(rules.node_key(F.col("id_type"), F.col("id_value")).alias("node"), "one_id")
     identifiers = build.read("record_identifiers").where(F.col("dt") <= F.lit(ds))
-    changes = _mapping_changes(mapping, previous.mapping).persist(StorageLevel.MEMORY_AND_DISK) if incremental else None
+    # The incremental frames are checkpointed: the golden records' plan repeats them a dozen
+    # times, and planning it with their lineage cost more than computing it.
+    changes = _mapping_changes(mapping, previous.mapping).localCheckpoint() if incremental else None
     found, decided = _record_owners(build, identifiers, nodes, previous, changes)
     owners = build.publish(build.publication("record_identity", lambda: found, keep=True))["record_identity"]
 
@@ -399,16 +401,15 @@ def _publish_downstream(build: OneidBuild, mapping: DataFrame, previous: Previou
     )
     members = cdm(build.catalog.table("cdm.dim_member")).where(F.col("is_current") & ~F.col("is_inferred"))
     buyers = owners.select("record_key", "one_id")
-    changed = None
     if changes is None:
         shipped = profile.self_shipped_addresses(orders, receivers, buyers)
         golden = profile.keep_unchanged_since(
             profile.build(mapping, members, shipped, conf.source_priority, pii_salt(), ds), previous.profiles)
     else:
-        changed = _changed_identities(changes, decided).persist(StorageLevel.MEMORY_AND_DISK)
+        changed = _changed_identities(changes, decided).localCheckpoint()
         shipped = profile.self_shipped_addresses(orders, receivers, buyers.join(changed, on="one_id", how="left_semi"))
-        rebuilt = profile.build(mapping.join(changed, on="one_id", how="left_semi"), members, shipped,
-                                conf.source_priority, pii_salt(), ds)
+        rebuilt = profile.build(mapping.join(changed, on="one_id", how="left_semi").localCheckpoint(), members,
+                                shipped.localCheckpoint(), conf.source_priority, pii_salt(), ds)
         golden = previous.profiles.join(changed, on="one_id", how="left_anti").unionByName(
             profile.keep_unchanged_since(rebuilt, previous.profiles))
     windows = load_cdm_settings().trade_windows_days
@@ -418,9 +419,7 @@ def _publish_downstream(build: OneidBuild, mapping: DataFrame, previous: Previou
         build.publication("profile", lambda: golden),
         build.publication("cdm.agg_one_id_trade", lambda: trade, f"dt = DATE'{ds.isoformat()}'"),
     )
-    for frame in (owners, decided, changes, changed):
-        if frame is not None:
-            frame.unpersist()
+    owners.unpersist()
 
 
 def _mapping_changes(mapping: DataFrame, before: DataFrame) -> DataFrame:
@@ -452,10 +451,8 @@ def _record_owners(build: OneidBuild, identifiers: DataFrame, nodes: DataFrame, 
         .distinct()
     )
     kept = previous.owners.join(redecided, on="record_key", how="left_anti")
-    decided = (
-        records.owners(identifiers.join(redecided, on="record_key", how="left_semi"), nodes, build.conf.record_owner)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
+    decided = records.owners(identifiers.join(redecided, on="record_key", how="left_semi"), nodes,
+                             build.conf.record_owner).localCheckpoint()
     return kept.unionByName(decided), decided
 
 
