@@ -403,15 +403,14 @@ def _publish_downstream(build: OneidBuild, mapping: DataFrame, previous: Previou
     buyers = owners.select("record_key", "one_id")
     if changes is None:
         shipped = profile.self_shipped_addresses(orders, receivers, buyers)
-        golden = profile.keep_unchanged_since(
-            profile.build(mapping, members, shipped, conf.source_priority, pii_salt(), ds), previous.profiles)
+        golden = profile.build(mapping, members, shipped, conf.source_priority, pii_salt(), ds)
     else:
         changed = _changed_identities(changes, decided).localCheckpoint()
         shipped = profile.self_shipped_addresses(orders, receivers, buyers.join(changed, on="one_id", how="left_semi"))
         rebuilt = profile.build(mapping.join(changed, on="one_id", how="left_semi").localCheckpoint(), members,
                                 shipped.localCheckpoint(), conf.source_priority, pii_salt(), ds)
-        golden = previous.profiles.join(changed, on="one_id", how="left_anti").unionByName(
-            profile.keep_unchanged_since(rebuilt, previous.profiles))
+        kept = previous.profiles.join(changed, on="one_id", how="left_anti").withColumn("updated_ds", F.lit(ds))
+        golden = kept.unionByName(rebuilt)
     windows = load_cdm_settings().trade_windows_days
     owned_orders = orders.join(buyers, on="record_key", how="left")
     trade = agg_member_trade.build(owned_orders, ds, windows, key="one_id")

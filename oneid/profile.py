@@ -119,21 +119,6 @@ def build(mapping: DataFrame, members: DataFrame, self_shipped: DataFrame, prior
     return profile.withColumn("birthday", F.col("birthday").cast("date")).withColumn("updated_ds", F.lit(ds)).select(*COLUMNS)
 
 
-def keep_unchanged_since(rebuilt: DataFrame, earlier: DataFrame | None) -> DataFrame:
-    """``rebuilt`` with ``updated_ds`` set back to the earlier record's where nothing else
-    changed: the day a golden record last changed, so the CRM can take only what moved."""
-    if earlier is None:
-        return rebuilt
-    content = [name for name in COLUMNS if name not in ("one_id", "updated_ds")]
-    before = earlier.select("one_id", F.struct(*content).alias("content_before"), F.col("updated_ds").alias("updated_before"))
-    return (
-        rebuilt.join(before, on="one_id", how="left")
-        .withColumn("updated_ds", F.when(F.struct(*content).eqNullSafe(F.col("content_before")), F.col("updated_before"))
-                    .otherwise(F.col("updated_ds")))
-        .select(*COLUMNS)
-    )
-
-
 def _survivors(candidates: list[DataFrame], priority: Sequence[str]) -> DataFrame:
     union = candidates[0]
     for frame in candidates[1:]:
