@@ -26,10 +26,12 @@ test-slow: setup
 # Per scale: a history-load day and incremental days through `cdp run`, each stage's and
 # table's seconds, jobs, commits, suites and peak memory, the polars floor, the fitted slope,
 # and OneID's component engines side by side; the report is saved under bench/.
+# BENCH_RESUME=1 keeps the scales already generated and runs only their days not yet measured.
 BENCH_SCALES ?= 20000 100000 300000 1000000
 BENCH_DAYS ?= 2
 bench: setup
-	CDP_PII_SALT="$$(cat .secrets/pii_salt)" $(BIN)/cdp bench --out bench --scales "$(BENCH_SCALES)" --days $(BENCH_DAYS)
+	CDP_PII_SALT="$$(cat .secrets/pii_salt)" $(BIN)/cdp bench --out bench --scales "$(BENCH_SCALES)" --days $(BENCH_DAYS) \
+		$(if $(BENCH_RESUME),--resume,)
 
 # OneID accuracy, id stability and incremental == full on 20k persons over 5 days.
 BENCH_PERSONS ?= 20000

@@ -17,7 +17,7 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -39,8 +39,15 @@ def _cdp(*args: str) -> list[str]:
     return [sys.executable, "-m", "jobs.cli", *args]
 
 
-def run(out: Path, scales: list[int], days: int, start: date, seed: int) -> Path:
-    """Benchmarks every scale and writes the report; returns its path."""
+def run(out: Path, scales: list[int], days: int, start: date, seed: int, resume: bool = False) -> Path:
+    """Benchmarks every scale and writes the report; returns its path.
+
+    Every finished day is recorded in ``p<persons>/days.jsonl`` as soon as it ends. With
+    ``resume`` a scale whose landing zone was generated with the same parameters keeps it and its
+    lakehouse, and only the days not yet recorded run: a 1M-person pair of days can then be
+    measured over two sittings, each day still in a process of its own. A day that had started
+    without finishing is run again (a rerun of a ds replaces its tables) and the report says so.
+    """
     from jobs import floor
     from jobs.config import load_contracts
 
@@ -54,24 +61,43 @@ def run(out: Path, scales: list[int], days: int, start: date, seed: int) -> Path
     for persons in scales:
         root = out / f"p{persons}"
         landing, lakehouse, metrics = root / "landing", root / "lakehouse", root / "metrics.jsonl"
-        subprocess.run(["rm", "-rf", str(root)], check=True)
-        root.mkdir(parents=True)
-        started = time.monotonic()
-        subprocess.run(_cdp("generate", "--out", str(landing), "--persons", str(persons), "--start", start.isoformat(),
-                            "--days", str(days), "--seed", str(seed)), check=True, stdout=subprocess.DEVNULL)
-        generated[persons] = round(time.monotonic() - started, 1)
-        print(f"bench: {persons} persons generated in {generated[persons]}s", flush=True)
+        parameters = {"persons": persons, "start": start.isoformat(), "days": days, "seed": seed}
+        finished = recorded_days(root, parameters) if resume else None
+        if finished is None:
+            subprocess.run(["rm", "-rf", str(root)], check=True)
+            root.mkdir(parents=True)
+            started = time.monotonic()
+            subprocess.run(_cdp("generate", "--out", str(landing), "--persons", str(persons), "--start",
+                                start.isoformat(), "--days", str(days), "--seed", str(seed)),
+                           check=True, stdout=subprocess.DEVNULL)
+            generated[persons] = round(time.monotonic() - started, 1)
+            (root / "bench.json").write_text(json.dumps({**parameters, "generate_seconds": generated[persons]}))
+            print(f"bench: {persons} persons generated in {generated[persons]}s", flush=True)
+            finished = []
+        else:
+            generated[persons] = json.loads((root / "bench.json").read_text())["generate_seconds"]
+            print(f"bench: {persons} persons resumed, {len(finished)} of {days} days already measured", flush=True)
+        runs += finished
+        done = {item.ds for item in finished}
         for offset in range(days):
             ds = start + timedelta(days=offset)
+            if ds in done:
+                continue
+            log_file = root / f"run_{ds.isoformat()}.log"
+            kind = "history load" if offset == 0 else "incremental"
+            if log_file.exists():
+                kind += ", rerun after an interrupted run"
             floor_result = floor.run(landing, load_contracts(), ds, root / "floor")
             started = time.monotonic()
-            with (root / f"run_{ds.isoformat()}.log").open("w") as log:
+            with log_file.open("w") as log:
                 subprocess.run(_cdp("run", "--ds", ds.isoformat(), "--landing", str(landing), "--lakehouse", str(lakehouse),
                                     "--metrics", str(metrics)), check=True, stdout=log, stderr=subprocess.STDOUT)
             wall = round(time.monotonic() - started, 1)
             stages = {record["stage"]: record for record in _records(metrics) if record["ds"] == ds.isoformat()}
-            kind = "history load" if offset == 0 else "incremental"
-            runs.append(DayRun(persons, ds, kind, wall, floor_result.seconds, floor_result.rows, stages))
+            day = DayRun(persons, ds, kind, wall, floor_result.seconds, floor_result.rows, stages)
+            with (root / "days.jsonl").open("a") as days_file:
+                days_file.write(json.dumps({**asdict(day), "ds": ds.isoformat()}) + "\n")
+            runs.append(day)
             print(f"bench: {persons} persons, {ds} ({kind}): {wall}s, floor {floor_result.seconds}s", flush=True)
         last = start + timedelta(days=days - 1)
         engines_file = root / "engines.json"
@@ -84,6 +110,26 @@ def run(out: Path, scales: list[int], days: int, start: date, seed: int) -> Path
     print(report)
     print(f"bench: report saved to {path}")
     return path
+
+
+def recorded_days(root: Path, parameters: dict) -> list[DayRun] | None:
+    """The days of a scale measured so far, or None when its landing zone must be generated again.
+
+    A landing zone is kept only when it was generated with exactly these parameters and finished
+    (``bench.json`` is written after the generator returns).
+    """
+    try:
+        recorded = json.loads((root / "bench.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if {key: recorded.get(key) for key in parameters} != parameters:
+        return None
+    days_file = root / "days.jsonl"
+    lines = days_file.read_text().splitlines() if days_file.exists() else []
+    return [
+        DayRun(**{**record, "ds": date.fromisoformat(record["ds"])})
+        for record in map(json.loads, filter(str.strip, lines))
+    ]
 
 
 def _records(metrics: Path) -> list[dict]:
@@ -123,7 +169,7 @@ def render(runs: list[DayRun], engines: dict[int, list[dict]], generated: dict[i
         rows = "/".join(str(sum(t["rows"] for t in stage.get("tables", []))) for stage in stages)
         peak = max((stage.get("peak_mib") or 0 for stage in stages), default=0)
         ratio = total / item.floor_seconds if item.floor_seconds else float("nan")
-        gen = generated.get(item.persons, "") if item.kind == "history load" else ""
+        gen = generated.get(item.persons, "") if item.kind.startswith("history load") else ""
         lines.append(
             f"| {item.persons} | {item.ds} | {item.kind} | {gen} | "
             + " | ".join(f"{stage.get('seconds', 0):.1f}" for stage in stages)
@@ -155,7 +201,7 @@ def slopes(runs: list[DayRun]) -> list[str]:
     for kind in ("history load", "incremental"):
         points = {}
         for item in runs:
-            if item.kind == kind:
+            if item.kind.startswith(kind):
                 points.setdefault(item.persons, []).append(sum(s.get("seconds", 0) for s in item.stages.values()))
         if len(points) < 2:
             lines.append(f"- {kind}: one scale only, no slope")

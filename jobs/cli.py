@@ -185,7 +185,7 @@ def _bench(args: argparse.Namespace) -> int:
     from jobs import bench
 
     scales = [int(value) for value in args.scales.replace(",", " ").split()]
-    bench.run(Path(args.out), scales, args.days, args.start, args.seed)
+    bench.run(Path(args.out), scales, args.days, args.start, args.seed, resume=args.resume)
     return 0
 
 
@@ -292,6 +292,8 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--days", type=int, default=2, help="days per scale: a history load, then incremental days")
     bench.add_argument("--start", type=_date, default=date(2026, 1, 1))
     bench.add_argument("--seed", type=int, default=11)
+    bench.add_argument("--resume", action="store_true",
+                       help="keep a scale generated with the same parameters and run only its days not yet measured")
     bench.set_defaults(handler=_bench)
 
     engines = commands.add_parser("bench-engines", help="OneID's component step alone with every engine, and scipy")
