@@ -125,11 +125,8 @@ def recorded_days(root: Path, parameters: dict) -> list[DayRun] | None:
     if {key: recorded.get(key) for key in parameters} != parameters:
         return None
     days_file = root / "days.jsonl"
-    lines = days_file.read_text().splitlines() if days_file.exists() else []
-    return [
-        DayRun(**{**record, "ds": date.fromisoformat(record["ds"])})
-        for record in map(json.loads, filter(str.strip, lines))
-    ]
+    records = _records(days_file) if days_file.exists() else []
+    return [DayRun(**{**record, "ds": date.fromisoformat(record["ds"])}) for record in records]
 
 
 def _records(metrics: Path) -> list[dict]:
