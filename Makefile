@@ -16,9 +16,9 @@ setup:
 demo: setup
 	bash scripts/demo.sh "$(DEMO_DIR)" "$(DEMO_START)" "$(DEMO_DAYS)" "$(DEMO_PERSONS)"
 
-# CI (CI=true) also runs the slow end-to-end tests: they fit well inside its time limit.
+# CI (CI=true) also runs the slow end-to-end tests, and prints the slowest tests' durations.
 test: setup
-	$(BIN)/pytest $(if $(filter true,$(CI)),-m "slow or not slow",)
+	$(BIN)/pytest $(if $(filter true,$(CI)),-m "slow or not slow" --durations=30,)
 
 test-slow: setup
 	$(BIN)/pytest -m slow

@@ -35,9 +35,14 @@ def _run(args: argparse.Namespace) -> int:
     from jobs.catalog import register_tables
     from jobs.spark import get_spark
 
+    from jobs.pipeline import unknown_sources
+
     last = args.to or args.ds
     if last < args.ds:
         print(f"--to {last} is before --ds {args.ds}", file=sys.stderr)
+        return 2
+    if args.source and (unknown := unknown_sources(args.source)):
+        print(unknown, file=sys.stderr)
         return 2
     settings = load_settings(landing=args.landing, lakehouse=args.lakehouse)
     catalog = load_catalog()
@@ -102,8 +107,14 @@ def _check_rejects(args: argparse.Namespace) -> int:
 
 
 def _sql(args: argparse.Namespace) -> int:
+    from pyspark.errors import AnalysisException
+
     spark, _, _ = _session(args)
-    spark.sql(args.query).show(args.limit, truncate=False)
+    try:
+        spark.sql(args.query).show(args.limit, truncate=False)
+    except AnalysisException as error:
+        print(f"FAILED {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -150,7 +161,11 @@ def _oneid_lookup(args: argparse.Namespace) -> int:
     from jobs.build_oneid import lookup
 
     spark, settings, catalog = _session(args)
-    lookup(spark, settings, catalog, args.one_id).show(100, truncate=False)
+    found = lookup(spark, settings, catalog, args.one_id).cache()
+    if found.isEmpty():
+        print(f"no identity has one_id {args.one_id}, and no identity absorbed it", file=sys.stderr)
+        return 1
+    found.show(100, truncate=False)
     return 0
 
 

@@ -77,10 +77,7 @@ def load_settings(env: str | None = None, landing: str | None = None, lakehouse:
         lakehouse: lakehouse root, default ``CDP_LAKEHOUSE`` or the file's value.
     """
     env = env or os.environ.get("CDP_ENV", "local")
-    path = conf_dir() / "env" / f"{env}.yml"
-    if not path.exists():
-        raise FileNotFoundError(f"no environment file {path} (CDP_ENV={env})")
-    document = _read_yaml(path)
+    document = _environment_document(env)
     spark_doc = document["spark"]
     return Settings(
         env=env,
@@ -97,6 +94,24 @@ def load_settings(env: str | None = None, landing: str | None = None, lakehouse:
         validation_pandas_max_rows=int(document.get("validation_pandas_max_rows", 0)),
         rows_per_file=int(document.get("rows_per_file", 1_000_000)),
     )
+
+
+def _environment_document(env: str, extended_by: tuple[str, ...] = ()) -> Mapping[str, Any]:
+    """``conf/env/{env}.yml``; a file with ``extends: <env>`` holds only what differs from that
+    environment: its keys replace the base's, its Spark conf entries are added to the base's."""
+    path = conf_dir() / "env" / f"{env}.yml"
+    if not path.exists():
+        raise FileNotFoundError(f"no environment file {path} (CDP_ENV={extended_by[0] if extended_by else env})")
+    if env in extended_by:
+        raise ValueError(f"environment files extend each other in a loop: {' -> '.join((*extended_by, env))}")
+    document = dict(_read_yaml(path))
+    base_env = document.pop("extends", None)
+    if base_env is None:
+        return document
+    base = _environment_document(base_env, (*extended_by, env))
+    spark = {**base.get("spark", {}), **document.get("spark", {})}
+    spark["conf"] = {**base.get("spark", {}).get("conf", {}), **document.get("spark", {}).get("conf", {})}
+    return {**base, **document, "spark": spark}
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Callable
+from typing import Callable, Iterator
 
 from pyspark.sql import SparkSession
 
@@ -51,25 +52,44 @@ class StageResult:
     cost: StageCost | None = None
 
 
+class Measurement:
+    """What :func:`measuring` hands its block: the stage's publisher, then, after the block,
+    the stage's cost."""
+
+    def __init__(self, publisher: Publisher):
+        self.publisher = publisher
+        self.cost: StageCost | None = None
+
+
+@contextlib.contextmanager
+def measuring(spark: SparkSession, settings: Settings, catalog: Catalog, stage: str,
+              progress: Callable[[TableLoad], None] | None = None) -> Iterator[Measurement]:
+    """Runs a block as ``stage`` under its own Spark job group with a publisher of its own,
+    and records what it cost (also when the block raises)."""
+    measurement = Measurement(Publisher(spark, settings, catalog, stage, progress))
+    memory = cost.PeakMemory(spark)
+    memory.reset()
+    started, jobs_before = time.monotonic(), cost.jobs_started(spark)
+    try:
+        with cost.job_group(spark, stage):
+            yield measurement
+    finally:
+        totals = measurement.publisher.totals()
+        measurement.cost = StageCost(
+            seconds=round(time.monotonic() - started, 2), jobs=cost.jobs_started(spark) - jobs_before,
+            commits=int(totals["commits"]), suites=int(totals["suites"]), peak_mib=memory.peak_mib(),
+            tables=list(measurement.publisher.loads),
+        )
+
+
 def measured(stage: Callable[..., StageResult]) -> Callable[..., StageResult]:
-    """Runs a stage under its own Spark job group with a publisher of its own, and attaches
-    what it cost to its result."""
+    """Runs a stage under :func:`measuring` and attaches what it cost to its result."""
 
     def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date,
             progress: Callable[[TableLoad], None] | None = None, **kwargs) -> StageResult:
-        publisher = Publisher(spark, settings, catalog, stage.__name__.removeprefix("run_"), progress)
-        memory = cost.PeakMemory(spark)
-        memory.reset()
-        started, jobs_before = time.monotonic(), cost.jobs_started(spark)
-        with cost.job_group(spark, publisher.stage):
-            result = stage(spark, settings, catalog, ds, publisher=publisher, **kwargs)
-        totals = publisher.totals()
-        spent = StageCost(
-            seconds=round(time.monotonic() - started, 2), jobs=cost.jobs_started(spark) - jobs_before,
-            commits=int(totals["commits"]), suites=int(totals["suites"]), peak_mib=memory.peak_mib(),
-            tables=list(publisher.loads),
-        )
-        return StageResult(result.stage, result.ok, result.lines, spent)
+        with measuring(spark, settings, catalog, stage.__name__.removeprefix("run_"), progress) as measurement:
+            result = stage(spark, settings, catalog, ds, publisher=measurement.publisher, **kwargs)
+        return StageResult(result.stage, result.ok, result.lines, measurement.cost)
 
     run.__name__, run.__doc__ = stage.__name__, stage.__doc__
     return run
@@ -81,10 +101,9 @@ def run_ods(
     publisher: Publisher | None = None,
 ) -> StageResult:
     """Ingests the day's landing files; ``sources`` narrows the run to those sources."""
+    if unknown := unknown_sources(sources):
+        raise ValueError(unknown)
     contracts = tuple(c for c in load_contracts() if not sources or c.source in sources)
-    unknown = set(sources) - {c.source for c in load_contracts()}
-    if unknown:
-        raise ValueError(f"unknown source(s) {sorted(unknown)}; conf/sources.yml has {sorted({c.source for c in load_contracts()})}")
     loads = ingest_ods.run(spark, settings, catalog, contracts, ds, parallelism=settings.ods_parallelism,
                            publisher=publisher)
     header = f"{'table':<24} {'files':>5} {'rows_in':>9} {'kept':>9} {'rejected':>9}  status"
@@ -97,6 +116,13 @@ def run_ods(
     lines += [f"warning: {warning}" for load in loads for warning in load.warnings]
     lines += [f"FAILED {load.table}: {load.message}" for load in loads if load.status != ingest_ods.STATUS_LOADED]
     return StageResult("ods", all(load.status == ingest_ods.STATUS_LOADED for load in loads), lines)
+
+
+def unknown_sources(sources: tuple[str, ...] | list[str]) -> str | None:
+    """What is wrong with ``sources`` when some are not in the landing contract, else None."""
+    known = {contract.source for contract in load_contracts()}
+    unknown = sorted(set(sources) - known)
+    return f"unknown source(s) {unknown}; conf/sources.yml has {sorted(known)}" if unknown else None
 
 
 def _count(value: int | None) -> str:

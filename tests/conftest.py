@@ -13,6 +13,8 @@ from pyspark.sql import SparkSession
 from jobs.config import Settings, SparkSettings, load_settings
 from jobs.spark import get_spark
 
+import generated_build
+
 # Jobs hash mobiles and emails with the salt from the environment; the tests fix theirs.
 TEST_PII_SALT = "test-salt"
 os.environ["CDP_PII_SALT"] = TEST_PII_SALT
@@ -20,18 +22,11 @@ os.environ["CDP_PII_SALT"] = TEST_PII_SALT
 # py4j logs its connection teardown after pytest has closed the captured streams.
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
-TEST_SPARK_CONF = {
-    # The whole suite shares one driver: with the ADS tests before it, the three-day OneID job
-    # ran out of a 4 GiB heap in CI (broadcasts failed, then the JVM died).
-    "spark.driver.memory": "8g",
+# The suite runs with conf/env/local.yml's Spark settings; only these differ, on purpose.
+TEST_SPARK_OVERRIDES = {
+    # Test frames hold tens of rows: two partitions are two tasks, one per core.
     "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",
-    "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.sql.session.timeZone": "Asia/Shanghai",
-    "spark.databricks.delta.snapshotPartitions": "1",
-    # As conf/env/local.yml: on two cores adaptive execution doubles the jobs of small queries.
-    "spark.sql.adaptive.enabled": "false",
 }
 
 
@@ -39,9 +34,8 @@ TEST_SPARK_CONF = {
 def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("cdp")
     local = load_settings(env="local", landing=str(root / "landing"), lakehouse=str(root / "lakehouse"))
-    return dataclasses.replace(
-        local, spark=SparkSettings(master="local[2]", app_name="cdp-tests", conf=TEST_SPARK_CONF)
-    )
+    conf = {**local.spark.conf, **TEST_SPARK_OVERRIDES}
+    return dataclasses.replace(local, spark=SparkSettings(master=local.spark.master, app_name="cdp-tests", conf=conf))
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +57,18 @@ def settings_for(base_settings: Settings, tmp_path: Path):
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def generated_ods(spark: SparkSession, base_settings: Settings, tmp_path_factory: pytest.TempPathFactory):
+    """The shared generated landing zone with ODS loaded for each day (tests/generated_build.py)."""
+    return generated_build.load_ods(spark, base_settings, tmp_path_factory.mktemp("generated"))
+
+
+@pytest.fixture(scope="session")
+def built(spark: SparkSession, generated_ods):
+    """The shared build: ``generated_ods`` carried through CDM, OneID and ADS for each day."""
+    return generated_build.build_layers(spark, generated_ods)
 
 
 @pytest.fixture(scope="module", autouse=True)

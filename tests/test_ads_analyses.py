@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.testing import assertDataFrameEqual
 
 from models.ads import aipl, channel_overlap, repurchase_funnel, retention_cohort
+from oracles import spark_percentile
 
 D = Decimal
 ORDERS_DDL = (
@@ -446,3 +447,127 @@ def test_aipl_flags_stage_and_summary_of_every_identity(spark):
 def test_params_refuse_values_without_meaning(make):
     with pytest.raises(ValueError):
         make()
+
+
+# --- channel overlap and AIPL against pandas --------------------------------------------------
+
+RANDOM_AS_OF = date(2026, 3, 31)
+
+
+def random_person_frames(seed: int = 1) -> tuple[list[tuple], list[tuple], list[tuple], list[tuple]]:
+    """Orders, events, WeChat accounts and followers of 60 identities around RANDOM_AS_OF:
+    every channel group (and none), returns and unpaid sales, buyer keys and accounts shared
+    between persons, days on both edges of a 30-day window and after as_of, unknown event
+    types, duplicate followers and a follower that is no identity."""
+    rng = random.Random(seed)
+    orders, events = [], []
+    for person in range(60):
+        one_id = f"p{person:02d}"
+        for number in range(rng.choice([0, 1, 2, 3, 4, 6])):
+            at = datetime.combine(RANDOM_AS_OF, datetime.min.time()) - timedelta(days=rng.randint(-2, 35), hours=rng.randint(0, 23))
+            kind = rng.choices(["sale", "return", "unpaid"], weights=[8, 1, 1])[0]
+            amount = D(rng.choice([0, 10, 20, 30, 50, 80])) * (-1 if kind == "return" else 1)
+            orders.append(order(
+                one_id, f"{one_id}-{number}", at.isoformat(sep=" "), rng.choices(["store", "ecom", "wechat", None], weights=[4, 4, 1, 1])[0],
+                f"{amount:.2f}", "return" if kind == "return" else "sale", is_purchase=kind == "sale",
+                buyer_key=f"key:{rng.randint(0, 70)}",
+            ))
+        for number in range(rng.choice([0, 1, 2, 4])):
+            at = datetime.combine(RANDOM_AS_OF, datetime.min.time()) - timedelta(days=rng.randint(-2, 35), hours=rng.randint(0, 23))
+            kind = rng.choice([*aipl.AWARE_EVENTS, *aipl.INTEREST_EVENTS, aipl.PRODUCT_VIEW, aipl.PRODUCT_VIEW, "pay_success"])
+            events.append(event(one_id, f"{one_id}-e{number}", at.isoformat(sep=" "), kind))
+    accounts = [(f"p{rng.randint(0, 59):02d}", f"wx:{rng.randint(0, 40)}") for _ in range(30)]
+    followers = [(f"p{rng.randint(0, 59):02d}",) for _ in range(25)] + [("nobody",)]
+    return orders, events, accounts, followers
+
+
+def in_window(days: pd.Series, as_of: date, window_days: int) -> pd.Series:
+    return (days > as_of - timedelta(days=window_days)) & (days <= as_of)
+
+
+def overlap_oracle(orders: pd.DataFrame, accounts: pd.DataFrame, as_of: date, window_days: int) -> list[tuple]:
+    bought = orders[orders.is_purchase & in_window(orders.order_date, as_of, window_days)]
+    persons = sorted(set(bought.one_id))
+    keys_of = {one_id: set(bought[bought.one_id == one_id].buyer_key) for one_id in persons}
+    accounts_of = {one_id: set(accounts[accounts.one_id == one_id].wechat_key) for one_id in persons}
+    flags_of = {
+        one_id: (
+            (bought[bought.one_id == one_id].channel_group == "store").any(),
+            (bought[bought.one_id == one_id].channel_group == "ecom").any(),
+            bool(accounts_of[one_id]),
+        )
+        for one_id in persons
+    }
+
+    def measures(members: list[str]) -> tuple[int, int]:
+        buyer_keys = set().union(*(keys_of[one_id] for one_id in members))
+        wechat_keys = set().union(*(accounts_of[one_id] for one_id in members))
+        return len(members), len(buyer_keys) + len(wechat_keys)
+
+    total = len(persons)
+    rows = []
+    for code, name, *flags in channel_overlap.COMBINATIONS:
+        count, keys = measures([one_id for one_id in persons if flags_of[one_id] == tuple(flags)])
+        rows.append((as_of, code, name, *flags, count, half_up(Fraction(count, total), 4) if total else None, keys))
+    count, keys = measures(persons)
+    rows.append((as_of, "all", "全部", None, None, None, count, 1.0 if total else None, keys))
+    return rows
+
+
+def aipl_oracle(orders: pd.DataFrame, events: pd.DataFrame, followers: set[str], identities: list[str], as_of: date,
+                params: aipl.Params) -> list[tuple]:
+    seen = events[in_window(events.event_date, as_of, params.window_days)]
+    window_orders = orders[in_window(orders.order_date, as_of, params.window_days)]
+    purchases = window_orders[window_orders.is_purchase].groupby("one_id").size()
+    net_paid = window_orders.groupby("one_id").net_paid_amount.sum()
+    threshold = spark_percentile([float(net_paid[one_id]) for one_id in purchases.index], 1 - params.loyal_top_share) \
+        if len(purchases) else None
+    rows = []
+    for one_id in identities:
+        own = seen[seen.one_id == one_id].event_type
+        is_aware = bool(own.isin(aipl.AWARE_EVENTS).any()) or one_id in followers
+        is_interested = bool(own.isin(aipl.INTEREST_EVENTS).any()) or (own == aipl.PRODUCT_VIEW).sum() >= params.interest_min_product_views
+        is_purchaser = one_id in purchases.index
+        is_loyal = is_purchaser and (
+            purchases[one_id] >= params.loyal_min_purchases or float(net_paid[one_id]) >= threshold
+        )
+        stage = next((name for name, flag in (("L", is_loyal), ("P", is_purchaser), ("I", is_interested), ("A", is_aware))
+                      if flag), "none")
+        rows.append((as_of, one_id, stage, is_aware, bool(is_interested), is_purchaser, bool(is_loyal)))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def random_person_data():
+    orders, events, accounts, followers = random_person_frames()
+    order_columns = [part.split()[0] for part in ORDERS_DDL.split(", ")]
+    event_columns = [part.split()[0] for part in EVENTS_DDL.split(", ")]
+    return orders, events, accounts, followers, pd.DataFrame(orders, columns=order_columns), pd.DataFrame(
+        events, columns=event_columns)
+
+
+def test_overlap_matches_pandas_on_random_persons(spark, random_person_data):
+    orders, _, accounts, _, order_table, _ = random_person_data
+    params = channel_overlap.Params(window_days=30)
+    actual = channel_overlap.build(
+        frame(spark, ORDERS_DDL, orders), frame(spark, "one_id string, wechat_key string", accounts), RANDOM_AS_OF, params
+    )
+    account_table = pd.DataFrame(accounts, columns=["one_id", "wechat_key"])
+    expected = overlap_oracle(order_table, account_table, RANDOM_AS_OF, params.window_days)
+    # The random draw puts somebody in every combination.
+    assert all(row[6] > 0 for row in expected)
+    assertDataFrameEqual(actual, frame(spark, OVERLAP_DDL, expected))
+
+
+def test_aipl_matches_pandas_on_random_persons(spark, random_person_data):
+    orders, events, _, followers, order_table, event_table = random_person_data
+    identities = [f"p{person:02d}" for person in range(60)]
+    params = aipl.Params(window_days=30, interest_min_product_views=2, loyal_min_purchases=3, loyal_top_share=0.25)
+    actual = aipl.build_members(
+        frame(spark, ORDERS_DDL, orders), frame(spark, EVENTS_DDL, events), frame(spark, "one_id string", followers),
+        frame(spark, "one_id string, first_seen_date date", [(one_id, date(2025, 1, 1)) for one_id in identities]),
+        RANDOM_AS_OF, params,
+    )
+    expected = aipl_oracle(order_table, event_table, {row[0] for row in followers}, identities, RANDOM_AS_OF, params)
+    assert {row[2] for row in expected} == {"L", "P", "I", "A", "none"}
+    assertDataFrameEqual(actual, frame(spark, MEMBER_DDL, expected))

@@ -1,41 +1,34 @@
-"""The CDM build, OneID and the ADS layer end to end on generated data: two days of ODS merged
+"""The CDM build, OneID and the ADS layer end to end on the shared generated build
+(tests/generated_build.py): two days of ODS merged
 into every CDM table, every suite (keys, references, reconciliation) passing, a rerun changing
 nothing; identities resolved incrementally, scored against the generator's truth, and equal to
 a full recompute; every ADS table built for both days, weekly tags carried from their refresh
-day, the incremental day's statistics equal to a full rerun's (no ADS table changes), and a
-segment exported.
+day, the purchase model fitted and judged, the incremental day's statistics equal to a full
+rerun's (no ADS table changes), and a segment exported.
 
 Backfilling an older ds after newer ones is covered at the merge itself
 (tests/test_catalog_merge.py), which is much faster than building twice more here."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import dataclasses
-import os
-import shutil
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from jobs import build_ads, build_cdm, build_oneid, ingest_ods
+from generated_build import BAD_TAG, DAYS, conf_in_use, write_conf
+from jobs import build_ads, build_cdm, build_oneid
 from jobs.catalog import read_table
-from jobs.config import conf_dir, load_ads_settings, load_catalog, load_contracts, load_segments, load_tag_catalog
+from jobs.config import load_ads_settings, load_catalog, load_segments, load_tag_catalog
 from jobs.evaluate_oneid import evaluate
-from jobs.sample_data import TRUTH_DIR, generate
 
-START = date(2026, 5, 1)
-DAYS = (START, START + timedelta(days=1))
 # cdm.agg_one_id_trade is the OneID stage's: it needs the identities.
 BUILT_BY_ONEID = {"cdm.agg_one_id_trade"}
 CDM_TABLES = sorted(name for name, spec in load_catalog().tables.items() if spec.layer == "cdm" and name not in BUILT_BY_ONEID)
 # Tables a run rewrites with its own run id and timings.
 PER_RUN = {"cdm.load_audit", "cdm.dq_results"}
 ADS_TABLES = sorted(name for name, spec in load_catalog().tables.items() if spec.layer == "ads" and name != "ads.dq_results")
-# START is a Friday: with weekly tags refreshed on Fridays, the second day carries them.
-FRIDAY = 5
 
 
 def snapshot(spark, settings) -> dict:
@@ -47,49 +40,9 @@ def snapshot(spark, settings) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def built(spark, base_settings, tmp_path_factory):
-    root = tmp_path_factory.mktemp("cdm")
-    settings = dataclasses.replace(base_settings, landing=str(root / "landing"), lakehouse=str(root / "lakehouse"))
-    generate(root / "landing", persons=60, start=START, days=len(DAYS), seed=5)
-    results, identities, analyses = {}, {}, {}
-    for ds in DAYS:
-        ingest_ods.run(spark, settings, load_catalog(), load_contracts(), ds)
-        results[ds] = build_cdm.run(spark, settings, load_catalog(), ds)
-        identities[ds] = build_oneid.run(spark, settings, load_catalog(), ds)
-        with weekly_tags_on_fridays(root):
-            analyses[ds] = build_ads.run(spark, settings, load_catalog(), ds)
-    return settings, results, identities, root / "landing" / TRUTH_DIR, analyses
-
-
-@contextlib.contextmanager
-def weekly_tags_on_fridays(root, extra_tag: str = "", full_statistics: bool = False):
-    """A copy of ``conf/`` whose weekly tags refresh on Fridays, for the ADS stage, with
-    ``extra_tag`` (YAML list entries) appended to the catalog and, with ``full_statistics``,
-    every statistic computed over every identity."""
-    conf = root / "conf"
-    if not conf.exists():
-        shutil.copytree(conf_dir(), conf)
-        ads = (conf / "ads.yml").read_text(encoding="utf-8").replace("weekly_on: 1", f"weekly_on: {FRIDAY}")
-        if full_statistics:
-            ads = ads.replace("incremental_statistics: true", "incremental_statistics: false")
-        (conf / "ads.yml").write_text(ads, encoding="utf-8")
-        if extra_tag:
-            (conf / "tags" / "99_extra.yml").write_text(f"tags:\n{extra_tag}", encoding="utf-8")
-    before = os.environ.get("CDP_CONF_DIR")
-    os.environ["CDP_CONF_DIR"] = str(conf)
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["CDP_CONF_DIR"]
-        else:
-            os.environ["CDP_CONF_DIR"] = before
-
-
 @pytest.mark.slow
 def test_every_day_builds_every_cdm_table(built, spark):
-    settings, results = built[0], built[1]
+    settings, results = built.settings, built.cdm
     for ds, result in results.items():
         assert result.failure is None, (ds, result.failure)
     built_tables = {load.table for load in results[DAYS[0]].loads}
@@ -103,7 +56,7 @@ def test_every_day_builds_every_cdm_table(built, spark):
 
 @pytest.mark.slow
 def test_lines_reconcile_with_orders_to_the_cent(built, spark):
-    settings = built[0]
+    settings = built.settings
     catalog = load_catalog()
     orders = read_table(spark, settings, catalog.table("cdm.fct_order"))
     lines = read_table(spark, settings, catalog.table("cdm.fct_order_item"))
@@ -114,7 +67,7 @@ def test_lines_reconcile_with_orders_to_the_cent(built, spark):
 
 @pytest.mark.slow
 def test_rerunning_a_day_changes_nothing(built, spark):
-    settings = built[0]
+    settings = built.settings
     before = snapshot(spark, settings)
     assert build_cdm.run(spark, settings, load_catalog(), DAYS[1]).failure is None
     after = snapshot(spark, settings)
@@ -124,7 +77,7 @@ def test_rerunning_a_day_changes_nothing(built, spark):
 
 @pytest.mark.slow
 def test_oneid_resolves_the_generated_persons(built, spark):
-    settings, _, identities, truth, _ = built
+    settings, identities, truth = built.settings, built.oneid, built.truth
     assert [result.mode for result in identities.values()] == [build_oneid.FULL, build_oneid.INCREMENTAL]
     for ds, result in identities.items():
         assert result.failure is None, (ds, result.failure)
@@ -146,7 +99,7 @@ def ads_snapshot(spark, settings) -> dict:
 
 @pytest.mark.slow
 def test_ads_builds_every_table_for_every_day(built, spark):
-    settings, analyses = built[0], built[4]
+    settings, analyses = built.settings, built.ads
     for ds, result in analyses.items():
         assert result.failure is None, (ds, result.failure)
         assert {table for table, _, _ in result.loads} == set(ADS_TABLES), ds
@@ -163,16 +116,22 @@ def test_ads_builds_every_table_for_every_day(built, spark):
     # carried on Saturday; daily ones are computed every day.
     computed = {(row.refresh, row.computed_ds) for row in tag_catalog.where("status = 'online'").collect()}
     assert computed == {("daily", DAYS[1]), ("weekly", DAYS[0]), ("monthly", DAYS[0])}, computed
+    # The purchase model was fitted and judged out of time, and its tag scores identities.
+    statuses = {row.status for row in read_table(spark, settings, catalog.table("ads.model_eval"))
+                .where(f"ds = DATE'{DAYS[1]}'").select("status").distinct().collect()}
+    assert statuses == {"ok"}, statuses
+    model_tag = tag_catalog.where("tag_code = 'purchase_prob_90d'").first()
+    assert model_tag.coverage > 0, model_tag
 
 
 @pytest.mark.slow
 def test_a_full_rerun_of_the_incremental_ads_day_changes_nothing_and_exports_a_segment(built, spark, tmp_path):
-    settings, analyses = built[0], built[4]
+    settings, analyses = built.settings, built.ads
     assert analyses[DAYS[0]].figures["statistics"] == "full: no earlier ADS day"
     assert analyses[DAYS[1]].figures["statistics"] == f"incremental since {DAYS[0]}"
     assert analyses[DAYS[1]].figures["statistics_reused"] >= 30
     before = ads_snapshot(spark, settings)
-    with weekly_tags_on_fridays(tmp_path, full_statistics=True):
+    with conf_in_use(write_conf(tmp_path / "conf", full_statistics=True)):
         rerun = build_ads.run(spark, settings, load_catalog(), DAYS[1])
     assert rerun.failure is None and rerun.figures["statistics"].startswith("full: incremental_statistics is off")
     after = ads_snapshot(spark, settings)
@@ -198,7 +157,7 @@ def statistics_plan(spark, settings, ds):
 
 @pytest.mark.slow
 def test_statistics_are_reused_only_from_a_day_with_the_same_inputs_and_never_in_a_backfill(built, spark):
-    settings = built[0]
+    settings = built.settings
     build, sources, planned = statistics_plan(spark, settings, DAYS[1])
     fingerprint = build_ads.channel_fingerprint(build)
     earlier, mode = build_ads.earlier_statistics(build, sources, planned, fingerprint)
@@ -212,16 +171,11 @@ def test_statistics_are_reused_only_from_a_day_with_the_same_inputs_and_never_in
         None, f"full: a backfill (facts are loaded up to {DAYS[1]})")
 
 
-BAD_TAG = """  - {code: big_spender, name_zh: 大额, name_en: Big spender, category: 价值/测试, type: rule, status: online,
-     refresh: daily, owner: tests, description: a typo, condition: "spend_18d > 1000"}
-"""
-
-
 @pytest.mark.slow
 def test_a_bad_tag_stops_the_ads_stage_before_it_publishes_anything(built, spark, tmp_path):
-    settings = built[0]
+    settings = built.settings
     next_day = DAYS[1] + timedelta(days=1)
-    with weekly_tags_on_fridays(tmp_path, extra_tag=BAD_TAG):
+    with conf_in_use(write_conf(tmp_path / "conf", extra_tag=BAD_TAG)):
         result = build_ads.run(spark, settings, load_catalog(), next_day)
     assert result.failure and result.failure.startswith("tag big_spender: uses unknown tag 'spend_18d'"), result.failure
     assert "spend_180d" in result.failure and result.loads == []
@@ -231,7 +185,7 @@ def test_a_bad_tag_stops_the_ads_stage_before_it_publishes_anything(built, spark
 
 @pytest.mark.slow
 def test_oneid_incremental_equals_a_full_recompute(built, spark):
-    settings = built[0]
+    settings = built.settings
     identity_tables = ["oneid.id_mapping", "oneid.record_identity", "oneid.profile", "oneid.merge_log",
                        "oneid.one_id_alias", "cdm.agg_one_id_trade"]
     rows = {name: sorted(read_table(spark, settings, load_catalog().table(name)).collect(), key=repr) for name in identity_tables}

@@ -80,3 +80,9 @@ def test_an_end_before_the_start_is_refused_before_anything_runs(stages_ran, cap
     assert cli.main(["run", "--ds", "2026-01-02", "--to", "2026-01-01"]) == 2
     assert stages_ran == []
     assert "--to 2026-01-01 is before --ds 2026-01-02" in capsys.readouterr().err
+
+
+def test_an_unknown_source_is_refused_before_anything_runs(stages_ran, capsys):
+    assert cli.main(["run", "--ds", "2026-01-01", "--stage", "ods", "--source", "pos", "--source", "erp"]) == 2
+    assert stages_ran == []
+    assert "unknown source(s) ['erp']; conf/sources.yml has ['crm', 'ecom', 'pos', 'product', 'wechat']" in capsys.readouterr().err

@@ -33,6 +33,14 @@ def test_dags_have_tags_docs_and_retries(dagbag):
             assert task.retries >= 1, task.task_id
 
 
+def test_retries_are_a_deployment_setting_the_tests_turn_off(dagbag, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("CDP_TASK_RETRIES", "0")
+    without_retries = DagBag(dag_folder=str(REPO / "dags"))
+    assert {task.retries for task in without_retries.dags["cdp_daily"].tasks} == {0}
+
+
 def test_daily_dag_ingests_every_source_then_builds_the_cdm_oneid_and_ads_through_cdp(dagbag):
     dag = dagbag.dags["cdp_daily"]
     cdp = Path(sys.executable).with_name("cdp")

@@ -1,33 +1,21 @@
-"""Round trip on generated data: every planted bad row is rejected with its reason, and
-rows in = kept + rejected for every entity and day, matching what the generator wrote."""
+"""Round trip on the shared generated landing zone (tests/generated_build.py): every planted
+bad row is rejected with its reason, and rows in = kept + rejected for every entity and day,
+matching what the generator wrote."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from datetime import date, timedelta
 
 import pytest
 
-from jobs import ingest_ods, reject_check
+from jobs import reject_check
 from jobs.catalog import read_table
 from jobs.config import load_catalog, load_contracts
-from jobs.sample_data import generate
-
-START = date(2026, 3, 1)
-DAYS = 2
 
 
 @pytest.fixture(scope="module")
-def generated(spark, base_settings, tmp_path_factory):
-    root = tmp_path_factory.mktemp("generated")
-    settings = dataclasses.replace(base_settings, landing=str(root / "landing"), lakehouse=str(root / "lakehouse"))
-    generate(root / "landing", persons=150, start=START, days=DAYS, seed=11)
-    loads = {}
-    for offset in range(DAYS):
-        ds = START + timedelta(days=offset)
-        loads[ds] = ingest_ods.run(spark, settings, load_catalog(), load_contracts(), ds)
-    return settings, loads, root / "landing" / "_truth"
+def generated(generated_ods):
+    return generated_ods.settings, generated_ods.ods, generated_ods.truth
 
 
 def test_every_entity_loads_every_day(generated):

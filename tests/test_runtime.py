@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from jobs.config import LAYERS, load_catalog, load_contracts, load_settings
@@ -20,6 +22,26 @@ def test_cluster_profile_differs_only_by_configuration():
     cluster = load_settings(env="cluster")
     assert cluster.spark.master == "yarn"
     assert cluster.lakehouse.startswith("hdfs://")
+
+
+def test_an_environment_that_extends_another_holds_only_what_differs():
+    local, test = load_settings(env="local"), load_settings(env="test")
+    assert test.spark.app_name == "cdp-tests" and test.spark.master == local.spark.master
+    changed = {key: value for key, value in test.spark.conf.items() if local.spark.conf.get(key) != value}
+    assert changed == {"spark.driver.memory": "2g", "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
+    assert set(test.spark.conf) == set(local.spark.conf)
+    assert dataclasses.replace(test, env="local", spark=local.spark) == local
+
+
+def test_environments_that_extend_each_other_in_a_loop_are_refused(tmp_path, monkeypatch):
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "a.yml").write_text("extends: b\n", encoding="utf-8")
+    (tmp_path / "env" / "b.yml").write_text("extends: a\n", encoding="utf-8")
+    monkeypatch.setenv("CDP_CONF_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match="in a loop: a -> b -> a"):
+        load_settings(env="a")
+    with pytest.raises(FileNotFoundError, match=r"c\.yml \(CDP_ENV=c\)"):
+        load_settings(env="c")
 
 
 def test_catalog_names_every_ods_table_of_the_landing_contract():
