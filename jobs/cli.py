@@ -33,9 +33,8 @@ def _run(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from jobs.catalog import register_tables
-    from jobs.spark import get_spark
-
     from jobs.pipeline import unknown_sources
+    from jobs.spark import get_spark
 
     last = args.to or args.ds
     if last < args.ds:
