@@ -33,8 +33,9 @@ bench: setup
 	CDP_PII_SALT="$$(cat .secrets/pii_salt)" $(BIN)/cdp bench --out bench --scales "$(BENCH_SCALES)" --days $(BENCH_DAYS) \
 		$(if $(BENCH_RESUME),--resume,)
 
-# OneID accuracy, id stability and incremental == full on 20k persons over 5 days.
-BENCH_PERSONS ?= 20000
+# OneID over 5 days (ODS, CDM, OneID): accuracy, one_ids per person and per type combination,
+# id stability, the weak-join decisions, and incremental == full on the last day.
+BENCH_PERSONS ?= 10000
 bench-oneid: setup
 	bash scripts/bench.sh bench/oneid "$(DEMO_START)" 5 "$(BENCH_PERSONS)"
 

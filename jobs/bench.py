@@ -236,7 +236,7 @@ def engines(lakehouse: str, ds: date, out: Path) -> None:
     build = OneidBuild(spark, settings, catalog, ds, conf)
     links = build.read("links").where(F.col("dt") <= F.lit(ds))
     nodes = build.read("sightings").where(F.col("dt") <= F.lit(ds)).select("node").distinct()
-    identity = identity_graph(links, conf)
+    identity = identity_graph(links, conf, build.components)
     universe = nodes.join(identity.shared.select("node"), on="node", how="left_anti").persist()
     edges = graph.within(identity.active, universe).select("src", "dst").persist()
     node_count, edge_count = universe.count(), edges.count()

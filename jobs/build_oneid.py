@@ -1,12 +1,13 @@
 """OneID build: the day's identity evidence resolved into stable one_ids.
 
 Recipe: normalize the evidence → draw the day's links by the rules → fold every link so far
-into edges → take out shared values → recompute the identities the day's evidence reaches
+into edges → take out shared and unbound values → add the weak links whose evidence is
+uncontested and corroborated (``oneid.weak``) and the forced pairs → recompute the identities the day's evidence reaches
 (incremental) or all of them (full) → cut oversized ones → give them stable ids → publish the
 mapping, the golden profiles and the logs.
 
 State: each run records in ``oneid.runs`` the Delta version of every state table it wrote
-(mapping, shared values, aliases). A run for ds reads the state the newest earlier ds left,
+(mapping, shared values, aliases, weak-link decisions, overrides applied). A run for ds reads the state the newest earlier ds left,
 by those versions, so rerunning a ds gives the same tables; running a ds older than one
 already run is refused (the later days would silently rest on a rewritten past).
 """
@@ -29,12 +30,12 @@ from jobs.config import Catalog, OneidSettings, Settings, TableSpec, load_cdm_se
 from jobs.publish import Publication, Publisher, PublishValidationError, Replace
 from jobs.spark import has_graphframes
 from models.cdm import agg_member_trade
-from oneid import assign, graph, profile, records, rules, stats
+from oneid import assign, graph, overrides, profile, records, rules, stats, weak
 from oneid.components import connected_components
 from oneid.normalize import Validity, normalize
 
 INCREMENTAL, FULL = "incremental", "full"
-STATE = ("id_mapping", "shared_identifiers", "one_id_alias", "record_identity", "profile")
+STATE = ("id_mapping", "shared_identifiers", "one_id_alias", "record_identity", "profile", "weak_links", "overrides")
 MAPPING_COLUMNS = ("id_type", "id_value", "one_id", "first_seen", "last_seen", "source_count", "sources",
                    "cluster_id", "assigned_ds")
 SHARED_COLUMNS = ("id_type", "id_value", "anchors", "anchors_by_type", "max_anchors", "decision", "first_shared_ds")
@@ -45,6 +46,9 @@ EMPTY_SCHEMAS = {
                           "max_anchors int, decision string, first_shared_ds date",
     "one_id_alias": "alias_one_id string, one_id string, merged_ds date",
     "record_identity": "record_key string, source string, entity string, one_id string, owner_field string",
+    "weak_links": "rule string, id_type string, id_value string, claimant string, claimant_identities int, held boolean, "
+                  "records long, first_at timestamp_ntz, last_at timestamp_ntz, share double, decision string",
+    "overrides": overrides.SCHEMA,
 }
 
 
@@ -157,16 +161,36 @@ def normalized_evidence(build: OneidBuild, up_to: bool) -> DataFrame:
 class Graph:
     edges: DataFrame  # every edge so far, joining or not
     joining: DataFrame
-    active: DataFrame  # joining edges between values that are not shared
-    shared: DataFrame
+    active: DataFrame  # what joins: joining edges between values that are not shared, weak edges let join, forced pairs
+    shared: DataFrame  # values that join nobody: shared, or unbound by override
+    weak: DataFrame  # the weak-link decisions (oneid.weak_links)
+    applied: DataFrame  # the overrides applied
 
 
-def identity_graph(links: DataFrame, conf: OneidSettings) -> Graph:
+def identity_graph(links: DataFrame, conf: OneidSettings, components: graph.Components) -> Graph:
+    spark = links.sparkSession
+    applied = overrides.frame(spark, conf.overrides)
     all_edges = graph.edges(links).persist(StorageLevel.MEMORY_AND_DISK)
     joining = graph.joining(all_edges, conf.join_threshold)
-    shared = graph.shared_values(joining, conf.shared_anchor_types, conf.shared_max_anchors).persist(StorageLevel.MEMORY_AND_DISK)
-    active = graph.without_nodes(joining, shared).persist(StorageLevel.MEMORY_AND_DISK)
-    return Graph(all_edges, joining, active, shared)
+    # Checkpoints, not caches: every later step plans on these, and their lineage (every link
+    # so far, folded) cost more to plan again than to store.
+    shared = (
+        graph.shared_values(joining, conf.shared_anchor_types, conf.shared_max_anchors)
+        .unionByName(graph.unbound_values(overrides.unbound(applied)))
+        .localCheckpoint()
+    )
+    strong = graph.without_nodes(joining, shared).localCheckpoint()
+    decisions = weak.decide(weak.claims(links, conf.weak_joins), strong, shared, conf.weak_joins, components).localCheckpoint()
+    active = strong.unionByName(weak.joining_edges(decisions, all_edges)).unionByName(overrides.forced_edges(applied))
+    active = active.localCheckpoint()
+    return Graph(all_edges, joining, active, shared, decisions, applied)
+
+
+def keep_apart(conf: OneidSettings, identity: Graph) -> DataFrame | None:
+    """The pairs to keep apart, None without any (the guard then skips the check)."""
+    if not any(item.kind == overrides.KEEP_APART for item in conf.overrides):
+        return None
+    return overrides.pairs(identity.applied, overrides.KEEP_APART)
 
 
 def previous_nodes(mapping: DataFrame) -> DataFrame:
@@ -196,11 +220,12 @@ def shared_changes(current: DataFrame, before: DataFrame, joining: DataFrame) ->
     return changed.unionByName(neighbours).distinct()
 
 
-def resolve(build: OneidBuild, universe: DataFrame, active: DataFrame, previous: DataFrame) -> tuple[DataFrame, DataFrame]:
+def resolve(build: OneidBuild, universe: DataFrame, identity: Graph, previous: DataFrame) -> tuple[DataFrame, DataFrame]:
     """``(node, cluster, one_id)`` for ``universe`` and the ds's merge-log events."""
-    sub_edges = graph.within(active, universe).persist(StorageLevel.MEMORY_AND_DISK)
+    sub_edges = graph.within(identity.active, universe).persist(StorageLevel.MEMORY_AND_DISK)
     clusters = build.components(universe, sub_edges.select("src", "dst")).withColumnRenamed("component", "cluster")
-    guarded = graph.guard_identities(clusters, sub_edges, build.conf.max_per_identity, build.components)
+    guarded = graph.guard_identities(clusters, sub_edges, build.conf.max_per_identity, build.components,
+                                     keep_apart(build.conf, identity))
     return assign.assign(guarded, previous.select("node", "one_id"), sub_edges, build.ds)
 
 
@@ -244,6 +269,8 @@ class PreviousState:
     aliases: DataFrame
     owners: DataFrame  # oneid.record_identity
     profiles: DataFrame | None
+    weak: DataFrame  # oneid.weak_links
+    applied: DataFrame  # oneid.overrides
 
 
 @dataclass(frozen=True)
@@ -264,16 +291,19 @@ def _resolve_day(build: OneidBuild, mode: str, from_scratch: bool) -> None:
     build.result.mode = INCREMENTAL if incremental else FULL
     previous = _previous_state(build, before)
     day = _draw_links(build, incremental)
-    identity = identity_graph(day.links, build.conf)
+    identity = identity_graph(day.links, build.conf, build.components)
     attributes = node_attributes(day.sightings).persist(StorageLevel.MEMORY_AND_DISK)
     if incremental:
-        seeds = _seeds(day, identity, previous.shared)
-        recomputed_previous = recompute_scope(previous.nodes, seeds)
+        # Checkpointed: the merge log reads the scope several times, and each read would
+        # otherwise draw the seeds again from the day's links, the shared values, the weak-link
+        # decisions and the overrides.
+        seeds = _seeds(day, identity, previous).localCheckpoint()
+        recomputed_previous = recompute_scope(previous.nodes, seeds).localCheckpoint()
         universe = recomputed_previous.select("node").unionByName(seeds).distinct()
     else:
         recomputed_previous, universe = previous.nodes, attributes.select("node")
-    universe = universe.join(identity.shared.select("node"), on="node", how="left_anti").persist(StorageLevel.MEMORY_AND_DISK)
-    assigned, events = resolve(build, universe, identity.active, recomputed_previous)
+    universe = universe.join(identity.shared.select("node"), on="node", how="left_anti").localCheckpoint()
+    assigned, events = resolve(build, universe, identity, recomputed_previous)
     assigned, events = assigned.localCheckpoint(), events.localCheckpoint()
     mapping = _publish_mapping(build, previous.nodes, recomputed_previous, assigned, attributes)
     _publish_logs(build, identity, previous, events)
@@ -301,6 +331,8 @@ def _previous_state(build: OneidBuild, before: PreviousRun | None) -> PreviousSt
         aliases=build.read_version("one_id_alias", versions.get("one_id_alias")),
         owners=build.read_version("record_identity", versions.get("record_identity")),
         profiles=build.read_version("profile", versions.get("profile")),
+        weak=build.read_version("weak_links", versions.get("weak_links")),
+        applied=build.read_version("overrides", versions.get("overrides")),
     )
 
 
@@ -320,15 +352,26 @@ def _draw_links(build: OneidBuild, incremental: bool) -> DayInput:
     return DayInput(normalized, links, sightings, links.where(today), sightings.where(today))
 
 
-def _seeds(day: DayInput, identity: Graph, previous_shared: DataFrame) -> DataFrame:
-    """Identifiers the day reaches: seen today, linked today, or next to a changed shared value."""
+def _seeds(day: DayInput, identity: Graph, previous: PreviousState) -> DataFrame:
+    """Identifiers the day reaches: seen today, linked today, next to a changed shared value, at
+    either end of a weak link that joins since today or no longer does, or named by an
+    override added or removed."""
     return (
         day.today_sightings.select("node")
         .unionByName(day.today_links.select(F.col("src").alias("node")))
         .unionByName(day.today_links.select(F.col("dst").alias("node")))
-        .unionByName(shared_changes(identity.shared, previous_shared, identity.joining))
+        .unionByName(shared_changes(identity.shared, previous.shared, identity.joining))
+        .unionByName(weak_changes(identity.weak, previous.weak))
+        .unionByName(overrides.changed_nodes(identity.applied, previous.applied))
         .distinct()
     )
+
+
+def weak_changes(current: DataFrame, before: DataFrame) -> DataFrame:
+    """Both ends of every weak link that joins now and did not before, or the other way round."""
+    now, then = weak.joined_pairs(current), weak.joined_pairs(before)
+    changed = now.exceptAll(then).unionByName(then.exceptAll(now))
+    return changed.select(F.col("claimant").alias("node")).unionByName(changed.select(F.col("value").alias("node")))
 
 
 def _publish_mapping(build: OneidBuild, previous: DataFrame, recomputed_previous: DataFrame, assigned: DataFrame,
@@ -355,11 +398,12 @@ def _publish_logs(build: OneidBuild, identity: Graph, previous: PreviousState, e
     shared = (
         identity.shared.join(previous.shared.select("id_type", "id_value", "first_shared_ds"), on=["id_type", "id_value"], how="left")
         .withColumn("first_shared_ds", F.coalesce("first_shared_ds", F.lit(ds)))
-        .withColumn("decision", F.lit(graph.SHARED_DECISION))
         .select(*SHARED_COLUMNS)
     )
     build.publish(
         build.publication("shared_identifiers", lambda: shared),
+        build.publication("weak_links", lambda: identity.weak),
+        build.publication("overrides", lambda: identity.applied, validate=False),
         build.publication("one_id_alias", lambda: assign.resolve_aliases(previous.aliases, events, ds)),
         build.publication("merge_log", lambda: events, f"ds = DATE'{ds.isoformat()}'"),
     )
@@ -370,7 +414,8 @@ def _publish_stats(build: OneidBuild, mapping: DataFrame, events: DataFrame, ide
     ds = build.ds
     rejected = rules.rejected(day.normalized.where(F.col("dt") == F.lit(ds)))
     build.publish(build.publication(
-        "stats", lambda: stats.build(ds, mapping, events, identity.shared, rejected, day.today_links, recomputed),
+        "stats", lambda: stats.build(ds, mapping, events, identity.shared, rejected, day.today_links, recomputed,
+                                     identity.weak),
         f"ds = DATE'{ds.isoformat()}'", validate=False,
     ))
     figures = {row.kind: row["count"] for row in events.groupBy("kind").count().collect()}
@@ -479,7 +524,8 @@ def preview(spark: SparkSession, settings: Settings, catalog: Catalog, conf_path
     """What ``conf_path`` would do to the identities of ``ds`` (default: the newest run), written nowhere.
 
     The whole evidence up to ds is resolved under the new rules and compared with the
-    published mapping: identities that would merge or split, and the largest one after.
+    published mapping: identities that would merge or split, and the largest one after; the
+    weak-join rules with what they decide per rule, and the manual overrides with their effect.
     """
     new_conf = load_oneid_settings(conf_path)
     runs = tables.read_table_if_exists(spark, settings, catalog.table("oneid.runs"))
@@ -488,7 +534,7 @@ def preview(spark: SparkSession, settings: Settings, catalog: Catalog, conf_path
     ds = ds or runs.agg(F.max("ds")).first()[0]
     build = OneidBuild(spark, settings, catalog, ds, new_conf)
     normalized = normalized_evidence(build, up_to=True).persist(StorageLevel.MEMORY_AND_DISK)
-    identity = identity_graph(rules.links(normalized, new_conf.rules), new_conf)
+    identity = identity_graph(rules.links(normalized, new_conf.rules), new_conf, build.components)
     universe = (
         rules.sightings(normalized).select("node").distinct()
         .join(identity.shared.select("node"), on="node", how="left_anti")
@@ -496,7 +542,8 @@ def preview(spark: SparkSession, settings: Settings, catalog: Catalog, conf_path
     )
     sub_edges = graph.within(identity.active, universe)
     clusters = build.components(universe, sub_edges.select("src", "dst")).withColumnRenamed("component", "cluster")
-    proposed = graph.guard_identities(clusters, sub_edges, new_conf.max_per_identity, build.components)
+    apart = keep_apart(new_conf, identity)
+    proposed = graph.guard_identities(clusters, sub_edges, new_conf.max_per_identity, build.components, apart)
     current = previous_nodes(build.read("id_mapping")).select("node", "one_id")
     both = proposed.select("node", "component").join(current, on="node", how="inner").persist(StorageLevel.MEMORY_AND_DISK)
     merging = both.groupBy("component").agg(F.countDistinct("one_id").alias("ids")).where(F.col("ids") > 1)
@@ -519,17 +566,41 @@ def preview(spark: SparkSession, settings: Settings, catalog: Catalog, conf_path
         "identifiers no longer mapped under the new rules": unmapped_new,
         "largest identity under the new rules": sizes.agg(F.coalesce(F.max("count"), F.lit(0))).first()[0],
     }
+    figures["keep_apart pairs still together (strongest links hold them)"] = 0 if apart is None else graph.together(
+        proposed.select("node", "component"), apart).count()
     identical = not any(figures[name] for name in (
         "identities that would merge (new identities holding 2+ one_ids)",
         "identities that would split (one_ids spread over 2+ identities)",
         "identifiers mapped only under the new rules", "identifiers no longer mapped under the new rules"))
     normalized.unpersist()
+    decided = sorted((row.rule, row.decision, row["count"]) for row in identity.weak.groupBy("rule", "decision").count().collect())
     width = max(len(name) for name in figures)
     return (
         [f"preview of {conf_path} against the mapping of {ds} (nothing written)"]
         + [f"{name:<{width}}  {value:>10}" for name, value in figures.items()]
         + [f"{'same partition as the published mapping':<{width}}  {'yes' if identical else 'no':>10}"]
+        + weak_join_lines(new_conf, decided) + override_lines(new_conf)
     )
+
+
+def weak_join_lines(conf: OneidSettings, decided: list[tuple[str, str, int]]) -> list[str]:
+    """The weak-join rules in words, and per rule how many (value, claimant identity) they decide how."""
+    def says(corroboration) -> str:
+        return (f"{corroboration.min_records}+ records over {corroboration.min_days}+ days, "
+                f"{corroboration.min_share:.0%}+ of the claimant's")
+    lines = ["", "weak links that join (weak_joins): contested values (2+ claimant identities) join nobody"]
+    for policy in conf.weak_joins:
+        held = "never" if policy.held is None else says(policy.held)
+        lines.append(f"  {policy.rule}: unclaimed value joins with {says(policy.unclaimed)}; held by a stronger link: {held}")
+        lines += [f"    {decision:<48} {count:>10,}" for rule, decision, count in decided if rule == policy.rule]
+    return lines
+
+
+def override_lines(conf: OneidSettings) -> list[str]:
+    lines = ["", f"manual overrides: {len(conf.overrides)}"]
+    lines += [f"  {item.kind:<15} {item.node}{' ' + item.other_node if item.other_node else ''}  ({item.reason})"
+              for item in conf.overrides]
+    return lines
 
 
 def lookup(spark: SparkSession, settings: Settings, catalog: Catalog, one_id: str) -> DataFrame:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -237,6 +237,8 @@ class OneidSettings:
     driver_max_edges: int
     source_priority: tuple[str, ...]
     record_owner: Mapping[str, tuple[str, ...]]
+    weak_joins: tuple[Any, ...]  # oneid.weak.WeakJoin
+    overrides: tuple[Any, ...]  # oneid.overrides.Override
     fingerprint: str  # of everything that decides the partition: a change needs a rebuild
 
 
@@ -246,6 +248,7 @@ def load_oneid_settings(path: Path | None = None) -> OneidSettings:
     Raises:
         ValueError: a rule names an unknown record, field or confidence level.
     """
+    from oneid import overrides
     from oneid.rules import Rule, check_rules
 
     path = path or conf_dir() / "oneid.yml"
@@ -265,12 +268,17 @@ def load_oneid_settings(path: Path | None = None) -> OneidSettings:
         rules.append(Rule(entry["name"], source, entity, entry["from"], entry["to"], confidence(entry["confidence"], entry["name"])))
     check_rules(rules, str(path))
     shared = document.get("shared", {})
+    join_threshold = float(document["join_threshold"])
+    weak_joins = _weak_joins(document.get("weak_joins") or {}, rules, join_threshold, path)
+    known_types = sorted({*document["validity"], *shared.get("max_anchors", {}), *shared.get("anchor_types", ()),
+                          *document.get("max_per_identity", {})})
     partition_settings = {
         "rules": [dataclasses.astuple(rule) for rule in rules],
         "join_threshold": float(document["join_threshold"]),
         "validity": document["validity"],
         "shared": shared,
         "max_per_identity": document.get("max_per_identity", {}),
+        "weak_joins": [dataclasses.asdict(policy) for policy in weak_joins],
     }
     fingerprint = hashlib.sha256(json.dumps(partition_settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
     components = document.get("components", {})
@@ -286,8 +294,41 @@ def load_oneid_settings(path: Path | None = None) -> OneidSettings:
         driver_max_edges=int(components.get("driver_max_edges", 5_000_000)),
         source_priority=tuple(document.get("profile", {}).get("source_priority", ())),
         record_owner={record: tuple(fields) for record, fields in document.get("record_owner", {}).items()},
+        weak_joins=weak_joins,
+        overrides=overrides.parse(document.get("overrides"), known_types, str(path)),
         fingerprint=fingerprint,
     )
+
+
+def _weak_joins(section: Mapping[str, Any], rules: Sequence[Any], join_threshold: float, path: Path) -> tuple[Any, ...]:
+    """``weak_joins``: per weak rule, the corroboration that lets its links join.
+
+    Raises:
+        ValueError: an unknown rule, a rule that joins anyway, or an unknown setting.
+    """
+    from oneid.weak import Corroboration, WeakJoin
+
+    by_name = {rule.name: rule for rule in rules}
+
+    def corroboration(value: Any, where: str) -> Corroboration:
+        unknown = set(value or {}) - {"min_records", "min_days", "min_share"}
+        if not isinstance(value, Mapping) and value is not None or unknown:
+            raise ValueError(f"{path}: weak_joins.{where} takes min_records, min_days and min_share, got {value!r}")
+        return Corroboration(**(value or {}))
+
+    policies = []
+    for name, entry in section.items():
+        if name not in by_name:
+            raise ValueError(f"{path}: weak_joins names rule {name!r}; rules are {sorted(by_name)}")
+        if by_name[name].confidence >= join_threshold:
+            raise ValueError(f"{path}: weak_joins.{name}: the rule joins anyway (confidence "
+                             f"{by_name[name].confidence} >= join_threshold {join_threshold})")
+        held = entry.get("held", "never")
+        policies.append(WeakJoin(
+            name, corroboration(entry.get("unclaimed"), f"{name}.unclaimed"),
+            None if held == "never" else corroboration(held, f"{name}.held"),
+        ))
+    return tuple(policies)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,16 @@ Definitions (the README quotes them):
   mapping values (identifiers or not) of the one_id with the most, the most persons breaking
   ties; ``impure_identities`` the one_ids holding identifiers of several persons.
 
+``coverage`` answers "how many customers do we have" against the truth:
+
+* A pair is *linked* when any links (weak ones too: every piece of evidence the records give)
+  whose two ends are identifiers of one person connect it within that person; recall_linked =
+  linked predicted pairs / linked pairs. A person is *linked* when those links connect all of
+  their identifiers (or they have one). one_ids per person count an unmapped identifier as a
+  one_id of its own.
+* A shared value (a family device, a gift recipient's mobile: a non-identifier of a kind the
+  caller names) *joins persons* when its one_id holds identifiers of two or more persons.
+
 Every pair count is a sum of n*(n-1)/2 over groups, never an enumeration of pairs: over the
 identifiers of one one_id, of one one_id and person, of one person, in one Spark pass; over
 the identifiers of one reachability component, and of one component and one_id, in the driver,
@@ -223,11 +233,22 @@ def non_identifier_forms(non_identifiers: DataFrame) -> DataFrame:
 def reachable_pairs(values: DataFrame) -> tuple[int, int]:
     """The reachable pairs, and those of them predicted.
 
-    An identifier that no same-person joining link touches is alone and counts in no pair, so
-    the links alone, each end with its one_id, give both sums. They are collected and their
-    components computed in the driver with scipy: ground truth exists only for generated data,
-    whose links are a few per sample person, and the yardstick stays independent of the
-    component engine that OneID itself uses.
+    An identifier that no same-person link of ``values`` touches is alone and counts in no
+    pair, so the links alone, each end with its one_id, give both sums.
+    """
+    placed = same_person_components(values)
+    reachable = Counter(component for component, _ in placed.values())
+    predicted = Counter((component, one_id) for component, one_id in placed.values() if one_id is not None)
+    return pairs_within(reachable.values()), pairs_within(predicted.values())
+
+
+def same_person_components(values: DataFrame) -> dict[str, tuple[int, str | None]]:
+    """Node key → (component, one_id) over the links of ``values`` whose ends are identifiers
+    of one person.
+
+    The links are collected and their components computed in the driver with scipy: ground
+    truth exists only for generated data, whose links are a few per sample person, and the
+    yardstick stays independent of the component engine that OneID itself uses.
     """
     owned_ends = values.where(F.col(PERSON_ID).isNotNull()).select(
         PERSON_ID, ONE_ID, F.explode(LINK_ENDS).alias(LINK_END))
@@ -249,10 +270,73 @@ def reachable_pairs(values: DataFrame) -> tuple[int, int]:
         shape=(len(nodes), len(nodes)),
     )
     _, components = connected_components(graph, directed=False)
-    reachable = Counter(components.tolist())
-    predicted = Counter((component, one_id_of[key]) for key, component in zip(nodes, components.tolist())
-                        if one_id_of[key] is not None)
-    return pairs_within(reachable.values()), pairs_within(predicted.values())
+    return {key: (component, one_id_of[key]) for key, component in zip(nodes, components.tolist())}
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """One person, one customer: see the module docstring for definitions."""
+
+    linked_pairs: int
+    recall_linked: float  # against the pairs any link (weak ones too) connects within a person
+    persons: int
+    one_ids_per_person: float
+    linked_persons: int  # persons all of whose identifiers the links connect
+    one_ids_per_linked_person: float
+    shared_values_joining_persons: dict[str, int]  # per kind: shared values whose one_id holds 2+ persons
+
+    def lines(self) -> list[str]:
+        rows = [
+            ("recall, linked", f"{self.recall_linked:.4f}", f"of {self.linked_pairs:,} pairs any link connects"),
+            ("one_ids per person", f"{self.one_ids_per_person:.3f}", f"{self.persons:,} persons"),
+            ("one_ids per linked person", f"{self.one_ids_per_linked_person:.3f}",
+             f"{self.linked_persons:,} persons whose identifiers the links all connect"),
+            ("shared values joining persons", f"{sum(self.shared_values_joining_persons.values()):,}",
+             by_key(self.shared_values_joining_persons)),
+        ]
+        label_width = max(len(label) for label, _, _ in rows)
+        value_width = max(len(value) for _, value, _ in rows)
+        return [f"{label:<{label_width}}  {value:>{value_width}}  {detail}".rstrip() for label, value, detail in rows]
+
+
+def coverage(mapping: DataFrame, links: DataFrame, truth_identifiers: DataFrame, non_identifiers: DataFrame,
+             shared_kinds: Iterable[str]) -> Coverage:
+    """How close the mapping comes to one one_id per person, as far as the evidence allows.
+
+    Args:
+        links: ``oneid.links``, every confidence.
+        shared_kinds: the non-identifier kinds that stand for a value several persons use.
+    """
+    values = value_table(mapping, truth_identifiers, non_identifiers, links)
+    placed = same_person_components(values)
+    linked = Counter(component for component, _ in placed.values())
+    linked_predicted = Counter((component, one_id) for component, one_id in placed.values() if one_id is not None)
+    identifiers = values.where(F.col(PERSON_ID).isNotNull()).select(ID_TYPE, ID_VALUE, PERSON_ID, ONE_ID).collect()
+    by_person: dict[str, list] = {}
+    persons_of_one_id: dict[str, set] = {}
+    for row in identifiers:
+        key = f"{row[ID_TYPE]}{NODE_SEPARATOR}{row[ID_VALUE]}"
+        by_person.setdefault(row[PERSON_ID], []).append((key, row[ONE_ID]))
+        if row[ONE_ID] is not None:
+            persons_of_one_id.setdefault(row[ONE_ID], set()).add(row[PERSON_ID])
+    one_ids, linked_one_ids = [], []
+    for keys in by_person.values():
+        count = len({one_id if one_id is not None else f"unmapped {key}" for key, one_id in keys})
+        one_ids.append(count)
+        if len({placed[key][0] if key in placed else key for key, _ in keys}) == 1:
+            linked_one_ids.append(count)
+    kinds = list(shared_kinds)
+    shared = values.where(F.col(PERSON_ID).isNull() & F.col(KIND).isin(kinds) & F.col(IS_MAPPED)).select(KIND, ONE_ID).collect()
+    joining = Counter(row[KIND] for row in shared if len(persons_of_one_id.get(row[ONE_ID], ())) > 1)
+    return Coverage(
+        linked_pairs=pairs_within(linked.values()),
+        recall_linked=ratio(pairs_within(linked_predicted.values()), pairs_within(linked.values())),
+        persons=len(one_ids),
+        one_ids_per_person=sum(one_ids) / len(one_ids) if one_ids else 1.0,
+        linked_persons=len(linked_one_ids),
+        one_ids_per_linked_person=sum(linked_one_ids) / len(linked_one_ids) if linked_one_ids else 1.0,
+        shared_values_joining_persons={kind: joining.get(kind, 0) for kind in sorted(kinds)},
+    )
 
 
 def pairs_within(group_sizes: Iterable[int]) -> int:

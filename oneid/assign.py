@@ -10,7 +10,10 @@ SPEC section 3. For the identifiers a run recomputed:
 * a new identity given none gets a new id, ``O`` + ds + 16 hex of the SHA-256 of its smallest
   identifier: deterministic, so a rerun of the ds gives the same ids; when its identifiers
   had an id before, it is recorded as split from that parent;
-* an old id none of whose identifiers remain (all judged shared) is recorded as retired.
+* an old id none of whose identifiers remain (all judged shared) is recorded as retired;
+* identifiers that moved from an id that lives on to another id, which none of the above
+  explains (a weakly joined value leaving for a stronger claim), are recorded as a split from
+  the id they left to the id they joined.
 """
 
 from __future__ import annotations
@@ -58,12 +61,12 @@ def assign(components: DataFrame, previous: DataFrame, graph_edges: DataFrame, d
         .withColumn("one_id", F.coalesce(F.col("survivor"), new_one_id(ds, F.col("component"))))
     )
     assigned = components.join(identity, on="component", how="inner").select(*ASSIGNED_COLUMNS)
-    events = (
+    explained = (
         _merges(home, identity, components, previous, graph_edges, ds)
         .unionByName(_splits(overlap, identity, components, home, ds))
         .unionByName(_retired(previous, overlap, ds))
     )
-    return assigned, events
+    return assigned, explained.unionByName(_moves(overlap, identity, explained, ds))
 
 
 def _merges(home: DataFrame, identity: DataFrame, components: DataFrame, previous: DataFrame,
@@ -120,9 +123,23 @@ def _splits(overlap: DataFrame, identity: DataFrame, components: DataFrame, home
             F.col("one_id").alias("to_one_id"),
             F.lit(SPLIT).alias("kind"),
             F.when(F.col("cluster") == F.col("parent_cluster"), F.lit("identity guard cut its weakest links"))
-            .otherwise(F.lit("links to the rest were removed (a value judged shared, or a rule change)"))
+            .otherwise(F.lit("links to the rest were removed (a value judged shared or unbound, a weak join withdrawn, or a rule change)"))
             .alias("reason"),
         )
+    )
+
+
+def _moves(overlap: DataFrame, identity: DataFrame, explained: DataFrame, ds: date) -> DataFrame:
+    # overlap: which old ids each new identity holds; identity: the id each new identity got.
+    changed = (
+        overlap.join(identity.select("component", F.col("one_id").alias("to_one_id")), on="component", how="inner")
+        .where(F.col("one_id") != F.col("to_one_id"))
+        .select(F.col("one_id").alias("from_one_id"), "to_one_id")
+        .distinct()
+    )
+    return changed.join(explained.select("from_one_id", "to_one_id"), on=["from_one_id", "to_one_id"], how="left_anti").select(
+        F.lit(ds).alias("ds"), "from_one_id", "to_one_id", F.lit(SPLIT).alias("kind"),
+        F.lit("identifiers moved to an identity with a stronger claim (a weak join contested)").alias("reason"),
     )
 
 

@@ -22,7 +22,7 @@ from pyspark.sql import types as T
 from oneid.rules import node_type, node_value
 
 EDGE_COLUMNS = ("src", "dst", "confidence", "rules", "first_dt", "last_dt")
-SHARED_COLUMNS = ("node", "id_type", "id_value", "anchors", "anchors_by_type", "max_anchors")
+SHARED_COLUMNS = ("node", "id_type", "id_value", "anchors", "anchors_by_type", "max_anchors", "decision")
 SHARED_DECISION = "shared: joins nobody"
 
 Components = Callable[[DataFrame, DataFrame], DataFrame]
@@ -84,7 +84,17 @@ def shared_values(joining_edges: DataFrame, anchor_types: Sequence[str], max_anc
         )
         .where(F.col("anchors") > F.col("max_anchors"))
         .withColumn("id_value", node_value(F.col("node")))
+        .withColumn("decision", F.lit(SHARED_DECISION))
         .select(*SHARED_COLUMNS)
+    )
+
+
+def unbound_values(unbound: DataFrame) -> DataFrame:
+    """Values a reviewer unbound (``node``, ``reason``), in the form of ``shared_values``."""
+    return unbound.select(
+        "node", node_type(F.col("node")).alias("id_type"), node_value(F.col("node")).alias("id_value"),
+        F.lit(None).cast("long").alias("anchors"), F.lit(None).cast("map<string,bigint>").alias("anchors_by_type"),
+        F.lit(None).cast("int").alias("max_anchors"), F.concat(F.lit("unbound by override: "), F.col("reason")).alias("decision"),
     )
 
 
@@ -107,6 +117,16 @@ def within(edge_frame: DataFrame, nodes: DataFrame) -> DataFrame:
     )
 
 
+def together(assigned: DataFrame, apart: DataFrame) -> DataFrame:
+    """Components holding both identifiers of a pair (``a``, ``b``) that must stay apart."""
+    first = assigned.select(F.col("node").alias("a"), "component")
+    second = assigned.select(F.col("node").alias("b"), F.col("component").alias("b_component"))
+    return (
+        apart.join(first, on="a", how="inner").join(second, on="b", how="inner")
+        .where(F.col("component") == F.col("b_component")).select("component").distinct()
+    )
+
+
 def oversized(assigned: DataFrame, limits: Mapping[str, int]) -> DataFrame:
     """Components holding more identifiers of some type than ``limits`` allows."""
     if not limits:
@@ -124,14 +144,15 @@ def oversized(assigned: DataFrame, limits: Mapping[str, int]) -> DataFrame:
 
 
 def guard_identities(clusters: DataFrame, graph_edges: DataFrame, limits: Mapping[str, int],
-                     components: Components) -> DataFrame:
-    """Cuts oversized clusters along their weakest edges.
+                     components: Components, apart: DataFrame | None = None) -> DataFrame:
+    """Cuts oversized clusters, and those holding a pair to keep apart, along their weakest edges.
 
     Args:
         clusters: ``(node, cluster)``, the connected components of ``graph_edges``.
         graph_edges: the edges the clusters came from, with ``confidence``.
         limits: id type → most identifiers of that type one identity may hold.
         components: the connected-components function (``oneid.components``).
+        apart: ``(a, b)`` pairs of identifiers that must end in different identities.
 
     Returns:
         ``(node, cluster, component)``: ``component`` is the identity after the cuts (the
@@ -143,6 +164,8 @@ def guard_identities(clusters: DataFrame, graph_edges: DataFrame, limits: Mappin
     # The strongest edges are never cut: an identity they hold together stays whole.
     for level in levels[:-1]:
         over = oversized(assigned, limits)
+        if apart is not None:
+            over = over.unionByName(together(assigned, apart)).distinct()
         if over.isEmpty():
             break
         cut_nodes = assigned.join(over, on="component", how="left_semi")

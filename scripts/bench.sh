@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Benchmark: PERSONS generated persons over DAYS days through the whole daily pipeline (ODS, CDM,
-# OneID, ADS), then OneID's accuracy against the generator's truth, id stability run over run,
-# and a full recompute compared with the incremental result. Prints a table of seconds per
-# stage and day, and the ADS tables' sizes and seconds on the last day.
+# OneID benchmark: PERSONS generated persons over DAYS days through ODS, CDM and OneID (ADS does
+# not touch identities), then `cdp oneid evaluate` (accuracy, one_ids per person and per type
+# combination, id stability, unexplained one_id changes), `cdp oneid preview` of the shipped
+# rules (the weak-join decisions), and the last day's OneID recomputed in full on a copy of
+# the lakehouse, compared table for table with the incremental result (oneid.runs and
+# oneid.stats record the run itself and differ). Prints a table of seconds per stage and day.
 set -euo pipefail
 dir=${1:-bench} start=${2:-2026-01-01} days=${3:-5} persons=${4:-20000}
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,17 +20,23 @@ mkdir -p "$repo/$dir"
 timings=()
 for offset in $(seq 0 $((days - 1))); do
     ds=$(date -d "$start + $offset day" +%F)
-    .venv/bin/cdp run --ds "$ds" | tee -a "$log"
-    stages=$(grep -E "^== (ods|cdm|oneid|ads) ds=$ds" "$log" | sed -E 's/^== ([a-z]+) ds=[0-9-]+ \(([0-9.]+)s\)/\1 \2/' | tr '\n' ' ')
+    for stage in ods cdm oneid; do
+        .venv/bin/cdp run --ds "$ds" --stage "$stage" 2>&1 | tee -a "$log"
+    done
+    stages=$(grep -E "^== (ods|cdm|oneid) ds=$ds" "$log" | sed -E 's/^== ([a-z]+) ds=[0-9-]+ \(([0-9.]+)s\)/\1 \2/' | tr '\n' ' ')
     timings+=("$ds $stages")
 done
 .venv/bin/cdp oneid evaluate --truth "$CDP_LANDING/_truth"
 .venv/bin/cdp oneid preview --conf conf/oneid.yml
+rm -rf "$repo/$dir/full"
+cp -r "$CDP_LAKEHOUSE" "$repo/$dir/full"
+started=$(date +%s)
+.venv/bin/cdp oneid rebuild --ds "$ds" --lakehouse "$repo/$dir/full" | tail -n 3
+echo "== full recompute of $ds: $(( $(date +%s) - started )) s; incremental against full, oneid tables"
+.venv/bin/cdp compare "$CDP_LAKEHOUSE" "$repo/$dir/full" | grep -E "^(table|oneid\.|cdm\.agg_one_id)" || true
 echo "== seconds per stage ($persons persons, $days days, $(nproc) cores)"
-printf '%-12s %8s %8s %8s %8s\n' ds ods cdm oneid ads
+printf '%-12s %8s %8s %8s\n' ds ods cdm oneid
 for row in "${timings[@]}"; do
-    read -r ds _ ods _ cdm _ oneid _ ads <<< "$row"
-    printf '%-12s %8s %8s %8s %8s\n' "$ds" "$ods" "$cdm" "$oneid" "$ads"
+    read -r ds _ ods _ cdm _ oneid <<< "$row"
+    printf '%-12s %8s %8s %8s\n' "$ds" "$ods" "$cdm" "$oneid"
 done
-echo "== ADS tables on $ds (rows, seconds)"
-sed -n "/^== ads ds=$ds/,/^==/p" "$log" | grep -E "^ads\.|^tags|^model"

@@ -11,7 +11,7 @@ from random import Random
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from oneid.accuracy import Accuracy, evaluate
+from oneid.accuracy import Accuracy, Coverage, coverage, evaluate
 
 THRESHOLD = 0.6
 STRONG, MEDIUM, WEAK = 0.9, 0.6, 0.3
@@ -172,6 +172,35 @@ def test_a_value_with_two_one_ids_is_refused(spark):
     mapping = [("member_id", "M1", "O1"), ("member_id", "M1", "O2"), ("member_id", "M2", "O2")]
     with pytest.raises(ValueError, match="member_id:M1"):
         run(spark, mapping, [], [("P1", "member_id", "M1")])
+
+
+def test_coverage_counts_one_ids_per_person_as_far_as_any_link_allows(spark):
+    truth = [("P1", "member_id", "M1"), ("P1", "card_no", "C1"), ("P1", "wx_openid", "o1"), ("P1", "device_id", "d1"),
+             ("P2", "ecom_buyer_id", "tmall:b2"), ("P2", "mobile", "13911112222"),
+             ("P3", "member_id", "M3"), ("P3", "ecom_buyer_id", "tmall:b3"),  # nothing links them
+             ("P4", "wx_openid", "o4")]
+    links = [("member_id:M1", "card_no:C1", STRONG), ("wx_openid:o1", "member_id:M1", STRONG),
+             ("wx_openid:o1", "device_id:d1", WEAK),  # P1's phone, left out: a linked pair missed
+             ("ecom_buyer_id:tmall:b2", "mobile:13911112222", WEAK),  # joined
+             ("wx_openid:o1", "device_id:df", WEAK), ("wx_openid:o4", "device_id:df", WEAK)]
+    mapping = [("member_id", "M1", "O1"), ("card_no", "C1", "O1"), ("wx_openid", "o1", "O1"), ("device_id", "d1", "O2"),
+               ("ecom_buyer_id", "tmall:b2", "O3"), ("mobile", "13911112222", "O3"),
+               ("member_id", "M3", "O4"), ("ecom_buyer_id", "tmall:b3", "O5"),
+               # The family tablet wrongly joined P4 to P1.
+               ("wx_openid", "o4", "O1"), ("device_id", "df", "O1")]
+    got = coverage(
+        local_frame(spark, mapping, MAPPING_SCHEMA),
+        local_frame(spark, [(src, dst, "rule", confidence) for src, dst, confidence in links], LINKS_SCHEMA),
+        local_frame(spark, truth, TRUTH_SCHEMA),
+        local_frame(spark, [("device_id", "df", "family_device")], NON_IDENTIFIERS_SCHEMA),
+        ["family_device", "gift_receiver"],
+    )
+    # Linked pairs: P1's four identifiers (6) and P2's two (1); predicted among them: M1-C1-o1 (3) and b2-m2 (1).
+    assert got == Coverage(
+        linked_pairs=7, recall_linked=4 / 7, persons=4, one_ids_per_person=6 / 4,
+        linked_persons=3, one_ids_per_linked_person=4 / 3,
+        shared_values_joining_persons={"family_device": 1, "gift_receiver": 0},
+    )
 
 
 def test_lines_align_the_table():

@@ -74,7 +74,20 @@ def test_an_even_split_leaves_the_id_with_the_smaller_part_key_and_names_a_remov
         [("a", "a", OLD), ("b", "b", new_id("b"))], "node string, cluster string, one_id string"
     ))
     assertDataFrameEqual(events, events_frame(spark, [
-        (OLD, new_id("b"), "split", "links to the rest were removed (a value judged shared, or a rule change)"),
+        (OLD, new_id("b"), "split", "links to the rest were removed (a value judged shared or unbound, a weak join withdrawn, or a rule change)"),
+    ]))
+
+
+def test_an_identifier_moving_between_two_ids_that_live_on_is_logged(spark):
+    # b joined OLD weakly; a stronger claim puts it with c and d (MID). Both ids live on, so
+    # neither a merge nor a split explains b's new id: the move is logged as a split.
+    components, previous, edges = frames(spark, [("a", "a", "a"), ("b", "b", "b"), ("c", "b", "b"), ("d", "b", "b")],
+                                         [("a", OLD), ("b", OLD), ("c", MID), ("d", MID)])
+    assigned, events = assign.assign(components, previous, edges, DS)
+    assertDataFrameEqual(assigned, spark.createDataFrame(
+        [("a", "a", OLD), ("b", "b", MID), ("c", "b", MID), ("d", "b", MID)], "node string, cluster string, one_id string"))
+    assertDataFrameEqual(events, events_frame(spark, [
+        (OLD, MID, "split", "identifiers moved to an identity with a stronger claim (a weak join contested)"),
     ]))
 
 

@@ -91,8 +91,9 @@ def test_a_value_linked_to_more_anchors_than_its_limit_is_shared(spark):
               ("card_no:C1", "mobile:13600000001", 0.6, "pos_card_mobile")]
     got = graph.shared_values(edges_frame(spark, store_phone + family), ["card_no", "member_id"], {"mobile": 5})
     expected = spark.createDataFrame(
-        [("mobile:13512345678", "mobile", "13512345678", 7, {"card_no": 7}, 5)],
-        "node string, id_type string, id_value string, anchors long, anchors_by_type map<string,long>, max_anchors int",
+        [("mobile:13512345678", "mobile", "13512345678", 7, {"card_no": 7}, 5, graph.SHARED_DECISION)],
+        "node string, id_type string, id_value string, anchors long, anchors_by_type map<string,long>, max_anchors int, "
+        "decision string",
     )
     assertDataFrameEqual(got, expected)
 

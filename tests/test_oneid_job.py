@@ -1,5 +1,7 @@
-"""The OneID job over three golden days: merges, a shared value that splits an identity,
-stable ids, incremental == full table for table, reruns, refusal of an out-of-order day, profile, trade."""
+"""The OneID job over three golden days: merges, a shared value that splits an identity, weak
+links that join (a device, an own receiver mobile) and leave when contested later (a family
+device, a gift recipient who registers), stable ids, incremental == full table for table,
+reruns, refusal of an out-of-order day, profile, trade."""
 
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ from pyspark.sql import functions as F
 from jobs import build_oneid
 from jobs.catalog import register_tables
 from jobs.config import load_catalog
+from oneid import weak
 
 REPO = Path(__file__).resolve().parents[1]
 DAY1, DAY2, DAY3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
 MOBILE_A, MOBILE_B, MOBILE_D, MOBILE_E, MOBILE_F = "13800138000", "13900139000", "13700137000", "13600136000", "13500135000"
 STORE_PHONE = "13512345678"
+PHONE, FAMILY_TABLET = "device_id:a1b2c3d4", "device_id:f00df00d"
 
 
 def record(day, key, source_entity, fields):
@@ -42,6 +46,11 @@ def golden_evidence():
             ("member_id", "member_id", "M2", None), ("card_no", "card_no", "C2", None), ("mobile", "mobile", MOBILE_D, None)])
         + record(DAY1, "crm.members:M4", "crm.members", [
             ("member_id", "member_id", "M4", None), ("card_no", "card_no", "C4", None), ("mobile", "mobile", MOBILE_F, None)])
+        # o1's phone and, so far, only o1 on the tablet: both uncontested, both join M1.
+        + record(DAY1, "wechat.events:ev1", "wechat.events", [
+            ("openid", "wx_openid", "o1", "wxapp"), ("device_id", "device_id", "A1B2C3D4", None)])
+        + record(DAY1, "wechat.events:ev2", "wechat.events", [
+            ("openid", "wx_openid", "o1", "wxapp"), ("device_id", "device_id", "f00df00d", None)])
     )
     day2 = (
         record(DAY2, "crm.members:M3", "crm.members", [
@@ -51,8 +60,13 @@ def golden_evidence():
         # The flagship's phone typed for two members: under the limit, so it joins them today.
         + record(DAY2, "pos.orders:P4", "pos.orders", [("card_no", "card_no", "C2", None), ("mobile", "mobile", STORE_PHONE, None)])
         + record(DAY2, "pos.orders:P5", "pos.orders", [("card_no", "card_no", "C4", None), ("mobile", "mobile", STORE_PHONE, None)])
+        # o3, another person, uses the tablet too: a family device, it leaves M1.
+        + record(DAY2, "wechat.events:ev3", "wechat.events", [
+            ("openid", "wx_openid", "o3", "wxapp"), ("device_id", "device_id", "f00df00d", None)])
     )
     day3 = record(DAY3, "pos.orders:P3", "pos.orders", [("card_no", "card_no", "C3", None), ("mobile", "mobile", MOBILE_A, None)])
+    # tb1's parcel was a gift: its receiver registers as a member with that mobile.
+    day3 += record(DAY3, "crm.members:M9", "crm.members", [("member_id", "member_id", "M9", None), ("mobile", "mobile", MOBILE_B, None)])
     for n in range(5, 9):  # four more cards typed with the store phone: 6 anchors > 5, it is shared
         day3 += record(DAY3, f"pos.orders:P{n + 10}", "pos.orders",
                        [("card_no", "card_no", f"C{n}", None), ("mobile", "mobile", STORE_PHONE, None)])
@@ -114,6 +128,7 @@ def snapshot(spark, table: str) -> list:
     return sorted(spark.table(table).collect(), key=repr)
 
 
+WITHDRAWN = "links to the rest were removed (a value judged shared or unbound, a weak join withdrawn, or a rule change)"
 M1_IDENTITY = {"member_id:M1", "card_no:C1", f"mobile:{MOBILE_A}", "email:ann@qq.com", "wx_openid:o1", "wx_unionid:U1"}
 M2_IDENTITY = {"member_id:M2", "card_no:C2", f"mobile:{MOBILE_D}"}
 M4_IDENTITY = {"member_id:M4", "card_no:C4", f"mobile:{MOBILE_F}"}
@@ -124,25 +139,37 @@ M3_IDENTITY = {"member_id:M3", "card_no:C3", f"mobile:{MOBILE_E}"}
 def test_three_days_of_identities(spark, lakehouse, tmp_path):
     first = run(spark, lakehouse, DAY1)
     assert first.mode == build_oneid.FULL
-    assert partition(spark) == {frozenset(M1_IDENTITY), frozenset(M2_IDENTITY), frozenset(M4_IDENTITY),
-                                frozenset({"ecom_buyer_id:tmall:tb1"}), frozenset({f"mobile:{MOBILE_B}"})}
+    # Weak links join when uncontested: o1's devices, and tb1's receiver mobile nobody else holds.
+    assert partition(spark) == {frozenset(M1_IDENTITY | {PHONE, FAMILY_TABLET}), frozenset(M2_IDENTITY),
+                                frozenset(M4_IDENTITY), frozenset({"ecom_buyer_id:tmall:tb1", f"mobile:{MOBILE_B}"})}
     stats = {(r.metric, r.dimension): r.value for r in spark.table("oneid.stats").where(F.col("ds") == DAY1).collect()}
     assert stats[("rejected_values", "mobile/placeholder")] == 1
-    assert stats[("identities", "")] == 5 and stats[("largest_cluster", "")] == 6
+    assert stats[("identities", "")] == 4 and stats[("largest_cluster", "")] == 8
+    assert stats[("identities_by_types", "ecom_buyer_id+mobile")] == 1
+    assert stats[("identities_by_types", "card_no+member_id+mobile")] == 2
+    assert stats[("weak_links", f"wx_event_device/{weak.JOINED}")] == 2
 
     second = run(spark, lakehouse, DAY2)
     assert second.mode == build_oneid.INCREMENTAL
     id_m2, id_m4 = one_id(DAY1, "card_no:C2"), one_id(DAY1, "card_no:C4")
     survivor, merged = min(id_m2, id_m4), max(id_m2, id_m4)
-    day2_log = spark.table("oneid.merge_log").where(F.col("ds") == DAY2).select("from_one_id", "to_one_id", "kind", "reason").collect()
-    assert [tuple(r) for r in day2_log] == [(merged, survivor, "merge", "a new identifier linked to both")]
+    day2_log = {tuple(r) for r in spark.table("oneid.merge_log").where(F.col("ds") == DAY2)
+                .select("from_one_id", "to_one_id", "kind", "reason").collect()}
+    assert day2_log == {(merged, survivor, "merge", "a new identifier linked to both"),
+                        (one_id(DAY1, "card_no:C1"), one_id(DAY2, FAMILY_TABLET), "split", WITHDRAWN)}
+    tablet = spark.table("oneid.weak_links").where(F.col("id_value") == "f00df00d").select("claimant", "claimant_identities", "decision")
+    assert sorted(tuple(r) for r in tablet.collect()) == [("wx_openid:o1", 2, weak.CONTESTED),
+                                                          ("wx_openid:o3", 2, weak.CONTESTED)]
     untouched = {r.one_id for r in spark.table("oneid.id_mapping").where(F.col("id_value") == "M1").collect()}
     assert untouched == {one_id(DAY1, "card_no:C1")}
 
     run(spark, lakehouse, DAY3)
-    expected = {frozenset(M1_IDENTITY | M3_IDENTITY), frozenset(M2_IDENTITY), frozenset(M4_IDENTITY),
-                frozenset({"ecom_buyer_id:tmall:tb1"}), frozenset({f"mobile:{MOBILE_B}"}),
-                frozenset({"wx_openid:o3", "wx_unionid:U3"}), *(frozenset({f"card_no:C{n}"}) for n in range(5, 9))}
+    # The gift recipient's member holds tb1's receiver mobile now: one order does not
+    # corroborate tb1's claim against it, so the mobile moves to the recipient.
+    expected = {frozenset(M1_IDENTITY | M3_IDENTITY | {PHONE}), frozenset(M2_IDENTITY), frozenset(M4_IDENTITY),
+                frozenset({"ecom_buyer_id:tmall:tb1"}), frozenset({"member_id:M9", f"mobile:{MOBILE_B}"}),
+                frozenset({FAMILY_TABLET}), frozenset({"wx_openid:o3", "wx_unionid:U3"}),
+                *(frozenset({f"card_no:C{n}"}) for n in range(5, 9))}
     assert partition(spark) == expected
     ids = {r.id_value: r.one_id for r in spark.table("oneid.id_mapping").collect()}
     # The older identity survives the merge; the C2 part keeps the merged id (a 3–3 tie goes
@@ -153,7 +180,8 @@ def test_three_days_of_identities(spark, lakehouse, tmp_path):
                 .select("from_one_id", "to_one_id", "kind", "reason").collect()}
     assert day3_log == {
         (one_id(DAY2, "card_no:C3"), one_id(DAY1, "card_no:C1"), "merge", "linked by pos_card_mobile"),
-        (survivor, one_id(DAY3, "card_no:C4"), "split", "links to the rest were removed (a value judged shared, or a rule change)"),
+        (survivor, one_id(DAY3, "card_no:C4"), "split", WITHDRAWN),
+        (one_id(DAY1, "ecom_buyer_id:tmall:tb1"), one_id(DAY3, "member_id:M9"), "split", WITHDRAWN),
     }
     shared = spark.table("oneid.shared_identifiers").collect()
     assert [(r.id_type, r.id_value, r.anchors, dict(r.anchors_by_type), r.first_shared_ds) for r in shared] == [
@@ -163,7 +191,7 @@ def test_three_days_of_identities(spark, lakehouse, tmp_path):
 
     golden = spark.table("oneid.profile").where(F.col("one_id") == one_id(DAY1, "card_no:C1")).first()
     assert (golden.member_id, golden.mobile_masked, golden.name, golden.birthday, golden.identifier_count) == (
-        "M3", "138****8000", "安安", date(1990, 5, 1), 9)
+        "M3", "138****8000", "安安", date(1990, 5, 1), 10)
     assert golden.mobile_hash == hashlib.sha256((os.environ["CDP_PII_SALT"] + MOBILE_A).encode()).hexdigest()
     assert (golden.member_id_source, golden.mobile_source, golden.name_source, golden.birthday_source) == ("crm", "crm", "crm", "crm")
     # A gift's address is not the buyer's: tb1's receiver is someone else.
@@ -176,7 +204,7 @@ def test_three_days_of_identities(spark, lakehouse, tmp_path):
 
     # A rerun of the day gives the same tables.
     tables = ["oneid.id_mapping", "oneid.merge_log", "oneid.one_id_alias", "oneid.profile", "oneid.shared_identifiers",
-              "oneid.record_identity", "oneid.stats"]
+              "oneid.record_identity", "oneid.weak_links", "oneid.overrides", "oneid.stats"]
     before = {table: snapshot(spark, table) for table in tables}
     trade_rows = snapshot(spark, "cdm.agg_one_id_trade")
     run(spark, lakehouse, DAY3)
@@ -189,18 +217,19 @@ def test_three_days_of_identities(spark, lakehouse, tmp_path):
 
     # A merged-away id answers with the survivor's identifiers.
     found = build_oneid.lookup(spark, settings, catalog, one_id(DAY2, "card_no:C3")).collect()
-    assert {r.one_id for r in found} == {one_id(DAY1, "card_no:C1")} and len(found) == 9
+    assert {r.one_id for r in found} == {one_id(DAY1, "card_no:C1")} and len(found) == 10
 
     # Preview: the same rules change nothing; a weaker cashier mobile undoes the day-3 merge
     # and frees the store phone (weak links make no value shared), writing nothing.
     versions = {table: spark.sql(f"DESCRIBE HISTORY {table}").count() for table in tables}
     same = build_oneid.preview(spark, settings, catalog, REPO / "conf" / "oneid.yml")
-    assert same[-1].split() == ["same", "partition", "as", "the", "published", "mapping", "yes"]
+    assert "same partition as the published mapping" in same[same.index("") - 1] and same[same.index("") - 1].endswith("yes")
+    assert any(line.strip().startswith(weak.CONTESTED) and line.split()[-1] == "2" for line in same)
     weaker = tmp_path / "oneid.yml"
     conf_text = (REPO / "conf" / "oneid.yml").read_text(encoding="utf-8")
     weaker.write_text(conf_text.replace("to: mobile, confidence: medium", "to: mobile, confidence: weak"), encoding="utf-8")
-    figures = {line.rsplit(None, 1)[0].strip(): line.rsplit(None, 1)[1] for line in
-               build_oneid.preview(spark, settings, catalog, weaker)[1:]}
+    lines = build_oneid.preview(spark, settings, catalog, weaker)
+    figures = {line.rsplit(None, 1)[0].strip(): line.rsplit(None, 1)[1] for line in lines[1:lines.index("")]}
     assert figures["identities that would split (one_ids spread over 2+ identities)"] == "1"
     assert figures["identities that would merge (new identities holding 2+ one_ids)"] == "0"
     assert figures["shared values under the new rules"] == "0"
