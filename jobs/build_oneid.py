@@ -2,14 +2,16 @@
 
 Recipe: normalize the evidence → draw the day's links by the rules → fold every link so far
 into edges → take out shared and unbound values → add the weak links whose evidence is
-uncontested and corroborated (``oneid.weak``) and the forced pairs → recompute the identities the day's evidence reaches
-(incremental) or all of them (full) → cut oversized ones → give them stable ids → publish the
-mapping, the golden profiles and the logs.
+uncontested and corroborated (``oneid.weak``) and the forced pairs (``oneid.overrides``) →
+recompute the identities the day's evidence reaches (incremental) or all of them (full) → cut
+oversized ones and pairs to keep apart → give them stable ids → publish the mapping, the
+golden profiles and the logs.
 
 State: each run records in ``oneid.runs`` the Delta version of every state table it wrote
-(mapping, shared values, aliases, weak-link decisions, overrides applied). A run for ds reads the state the newest earlier ds left,
-by those versions, so rerunning a ds gives the same tables; running a ds older than one
-already run is refused (the later days would silently rest on a rewritten past).
+(mapping, shared values, aliases, owners, profiles, weak-link decisions, overrides applied). A
+run for ds reads the state the newest earlier ds left, by those versions, so rerunning a ds
+gives the same tables; running a ds older than one already run is refused (the later days
+would silently rest on a rewritten past).
 """
 
 from __future__ import annotations
@@ -220,13 +222,15 @@ def shared_changes(current: DataFrame, before: DataFrame, joining: DataFrame) ->
     return changed.unionByName(neighbours).distinct()
 
 
-def resolve(build: OneidBuild, universe: DataFrame, identity: Graph, previous: DataFrame) -> tuple[DataFrame, DataFrame]:
+def resolve(build: OneidBuild, universe: DataFrame, identity: Graph, previous: DataFrame,
+            previous_weak: DataFrame) -> tuple[DataFrame, DataFrame]:
     """``(node, cluster, one_id)`` for ``universe`` and the ds's merge-log events."""
     sub_edges = graph.within(identity.active, universe).persist(StorageLevel.MEMORY_AND_DISK)
     clusters = build.components(universe, sub_edges.select("src", "dst")).withColumnRenamed("component", "cluster")
     guarded = graph.guard_identities(clusters, sub_edges, build.conf.max_per_identity, build.components,
                                      keep_apart(build.conf, identity))
-    return assign.assign(guarded, previous.select("node", "one_id"), sub_edges, build.ds)
+    weak_values = weak.joined_pairs(identity.weak).unionByName(weak.joined_pairs(previous_weak)).select(F.col("value").alias("node"))
+    return assign.assign(guarded, previous.select("node", "one_id"), sub_edges, build.ds, weak_values)
 
 
 def node_attributes(sightings: DataFrame) -> DataFrame:
@@ -303,7 +307,7 @@ def _resolve_day(build: OneidBuild, mode: str, from_scratch: bool) -> None:
     else:
         recomputed_previous, universe = previous.nodes, attributes.select("node")
     universe = universe.join(identity.shared.select("node"), on="node", how="left_anti").localCheckpoint()
-    assigned, events = resolve(build, universe, identity, recomputed_previous)
+    assigned, events = resolve(build, universe, identity, recomputed_previous, previous.weak)
     assigned, events = assigned.localCheckpoint(), events.localCheckpoint()
     mapping = _publish_mapping(build, previous.nodes, recomputed_previous, assigned, attributes)
     _publish_logs(build, identity, previous, events)

@@ -326,7 +326,8 @@ def coverage(mapping: DataFrame, links: DataFrame, truth_identifiers: DataFrame,
         if len({placed[key][0] if key in placed else key for key, _ in keys}) == 1:
             linked_one_ids.append(count)
     kinds = list(shared_kinds)
-    shared = values.where(F.col(PERSON_ID).isNull() & F.col(KIND).isin(kinds) & F.col(IS_MAPPED)).select(KIND, ONE_ID).collect()
+    # A gift mobile is its recipient's identifier as well: the kind, not the person, marks it.
+    shared = values.where(F.col(KIND).isin(kinds) & F.col(IS_MAPPED)).select(KIND, ONE_ID).collect()
     joining = Counter(row[KIND] for row in shared if len(persons_of_one_id.get(row[ONE_ID], ())) > 1)
     return Coverage(
         linked_pairs=pairs_within(linked.values()),

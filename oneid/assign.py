@@ -2,9 +2,11 @@
 
 SPEC section 3. For the identifiers a run recomputed:
 
-* every old one_id goes to the new identity holding most of its old identifiers (ties: the
-  identity with the smaller key), so when an identity splits, the part keeping most of the
-  old identifiers keeps the id;
+* every old one_id goes to the new identity holding most of its old identifiers, counting
+  first those that are not weakly joined values (a device, a receiver mobile), then all, and
+  then the identity with the smaller key: when an identity splits, the part keeping most of
+  the old identifiers keeps the id, and a weakly joined value that leaves for a stronger claim
+  never takes the id of the identity it leaves with it;
 * a new identity given several old ids keeps the oldest and records the others as merged
   into it; one_ids begin with their creation date, so the oldest is the smallest;
 * a new identity given none gets a new id, ``O`` + ds + 16 hex of the SHA-256 of its smallest
@@ -33,7 +35,8 @@ def new_one_id(ds: date, component) -> F.Column:
     return F.concat(F.lit(f"O{ds:%Y%m%d}"), F.substring(F.sha2(component, 256), 1, ONE_ID_HASH_CHARS))
 
 
-def assign(components: DataFrame, previous: DataFrame, graph_edges: DataFrame, ds: date) -> tuple[DataFrame, DataFrame]:
+def assign(components: DataFrame, previous: DataFrame, graph_edges: DataFrame, ds: date,
+           weak_values: DataFrame | None = None) -> tuple[DataFrame, DataFrame]:
     """One_ids for the recomputed identities, and the merges and splits that gave them.
 
     Args:
@@ -43,16 +46,19 @@ def assign(components: DataFrame, previous: DataFrame, graph_edges: DataFrame, d
         graph_edges: the edges the components came from, ``rules`` naming the rules behind
             each, for the merge reasons.
         ds: the business date of the run.
+        weak_values: ``node`` of the values weakly joined now or in the previous run.
 
     Returns:
         ``(node, cluster, one_id)`` per identifier, and ``oneid.merge_log`` rows of the ds.
     """
+    weak = (weak_values if weak_values is not None else components.sparkSession.createDataFrame([], "node string"))
     overlap = (
         components.join(previous, on="node", how="inner")
+        .join(weak.select("node", F.lit(True).alias("is_weak")).distinct(), on="node", how="left")
         .groupBy("component", "one_id")
-        .agg(F.count(F.lit(1)).alias("held"))
+        .agg(F.count(F.lit(1)).alias("held"), F.count(F.when(F.col("is_weak").isNull(), True)).alias("anchored"))
     )
-    biggest_part = Window.partitionBy("one_id").orderBy(F.col("held").desc(), F.col("component"))
+    biggest_part = Window.partitionBy("one_id").orderBy(F.col("anchored").desc(), F.col("held").desc(), F.col("component"))
     home = overlap.withColumn("rank", F.row_number().over(biggest_part)).where(F.col("rank") == 1).drop("rank")
     survivors = home.groupBy("component").agg(F.min("one_id").alias("survivor"))
     identity = (
@@ -101,7 +107,7 @@ def _merges(home: DataFrame, identity: DataFrame, components: DataFrame, previou
 
 def _splits(overlap: DataFrame, identity: DataFrame, components: DataFrame, home: DataFrame, ds: date) -> DataFrame:
     orphans = identity.where(F.col("survivor").isNull()).select("component", "one_id")
-    parent_first = Window.partitionBy("component").orderBy(F.col("held").desc(), F.col("one_id"))
+    parent_first = Window.partitionBy("component").orderBy(F.col("anchored").desc(), F.col("held").desc(), F.col("one_id"))
     parents = (
         overlap.join(orphans.select("component"), on="component", how="inner")
         .withColumn("rank", F.row_number().over(parent_first))

@@ -29,17 +29,18 @@ class Budget:
     suites: int
 
 
-# Measured 2026-12-02: ods 82 and 89 jobs, cdm 229 and 394, oneid 127 and 203, ads 210 and 259.
+# Measured 2026-12-02: ods 82 and 89 jobs, cdm 229 and 394, oneid 127 and 203, ads 210 and 259;
+# oneid 156 on the history load after the weak joins of issue 13 (its incremental day stayed within 223).
 ODS_BUDGETS = {
     (HISTORY_LOAD, "ods"): Budget(jobs=90, commits=13, suites=10),
     (INCREMENTAL, "ods"): Budget(jobs=98, commits=13, suites=10),
 }
 LAYER_BUDGETS = {
     (HISTORY_LOAD, "cdm"): Budget(jobs=252, commits=18, suites=15),
-    (HISTORY_LOAD, "oneid"): Budget(jobs=140, commits=13, suites=7),
+    (HISTORY_LOAD, "oneid"): Budget(jobs=172, commits=15, suites=8),
     (HISTORY_LOAD, "ads"): Budget(jobs=231, commits=15, suites=14),
     (INCREMENTAL, "cdm"): Budget(jobs=433, commits=17, suites=14),
-    (INCREMENTAL, "oneid"): Budget(jobs=223, commits=13, suites=7),
+    (INCREMENTAL, "oneid"): Budget(jobs=223, commits=15, suites=8),
     (INCREMENTAL, "ads"): Budget(jobs=285, commits=15, suites=14),
 }
 

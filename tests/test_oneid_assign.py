@@ -91,6 +91,21 @@ def test_an_identifier_moving_between_two_ids_that_live_on_is_logged(spark):
     ]))
 
 
+def test_a_weakly_joined_value_leaving_for_a_stronger_claim_never_takes_the_id_with_it(spark):
+    # c (a buyer) shipped to b, its one receiver mobile, which joined it weakly (OLD); b's owner
+    # a (MID) has registered since. By count alone, OLD's two parts tie and the smaller key "a"
+    # would take OLD and swallow MID; b is a weak value, so OLD stays with the buyer.
+    components, previous, edges = frames(spark, [("a", "a", "a"), ("b", "a", "a"), ("c", "c", "c")],
+                                         [("a", MID), ("b", OLD), ("c", OLD)])
+    weak_values = spark.createDataFrame([("b",)], "node string")
+    assigned, events = assign.assign(components, previous, edges, DS, weak_values)
+    assertDataFrameEqual(assigned, spark.createDataFrame(
+        [("a", "a", MID), ("b", "a", MID), ("c", "c", OLD)], "node string, cluster string, one_id string"))
+    assertDataFrameEqual(events, events_frame(spark, [
+        (OLD, MID, "split", "identifiers moved to an identity with a stronger claim (a weak join contested)"),
+    ]))
+
+
 def test_new_identities_get_deterministic_ids_and_vanished_ones_are_retired(spark):
     # "s" was judged shared: it left the graph, and with it the only identifier of MID.
     components, previous, edges = frames(spark, [("x", "x", "x"), ("y", "x", "x")], [("s", MID)])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from generated_build import conf_in_use
 from jobs import build_oneid
 from jobs.catalog import register_tables
 from jobs.config import load_catalog
@@ -236,6 +238,27 @@ def test_three_days_of_identities(spark, lakehouse, tmp_path):
     assert figures["identifiers mapped only under the new rules"] == "1"
     assert figures["same partition as the published mapping"] == "no"
     assert {table: spark.sql(f"DESCRIBE HISTORY {table}").count() for table in tables} == versions
+
+    # Manual overrides apply on the next run, incrementally, without a rebuild: the gift
+    # mobile unbound, M1 and M3 kept apart (the cut takes the weakest links, the phone's too),
+    # tb1 forced together with M2.
+    overridden = tmp_path / "conf"
+    shutil.copytree(REPO / "conf", overridden)
+    (overridden / "oneid.yml").write_text(
+        conf_text.replace("  unbind: []", f'  unbind: [{{value: "mobile:{MOBILE_B}", reason: "a reseller"}}]')
+        .replace("  keep_apart: []", '  keep_apart: [{a: "member_id:M1", b: "member_id:M3", reason: "two persons"}]')
+        .replace("  force_together: []", '  force_together: [{a: "ecom_buyer_id:tmall:tb1", b: "member_id:M2", reason: "by phone"}]'),
+        encoding="utf-8")
+    listed = build_oneid.preview(spark, settings, catalog, overridden / "oneid.yml")
+    assert "manual overrides: 3" in listed and listed[listed.index("") - 2].endswith(" 0")
+    with conf_in_use(overridden):
+        assert run(spark, lakehouse, DAY3).mode == build_oneid.INCREMENTAL
+    assert partition(spark) == {
+        frozenset(M1_IDENTITY), frozenset(M3_IDENTITY), frozenset({PHONE}), frozenset(M2_IDENTITY | {"ecom_buyer_id:tmall:tb1"}),
+        frozenset(M4_IDENTITY), frozenset({"member_id:M9"}), frozenset({FAMILY_TABLET}), frozenset({"wx_openid:o3", "wx_unionid:U3"}),
+        *(frozenset({f"card_no:C{n}"}) for n in range(5, 9))}
+    unbound = spark.table("oneid.shared_identifiers").where(F.col("id_value") == MOBILE_B).first()
+    assert unbound.decision == "unbound by override: a reseller"
 
     # Incremental equals a full recompute of all evidence, table for table. The full run is the
     # one a day after an older release's run takes: that run kept no record owners to build on.

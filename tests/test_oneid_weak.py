@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 3, 1, 10)
 POLICIES = (
     WeakJoin("wx_event_device", Corroboration(), None),
-    WeakJoin("ecom_buyer_receiver", Corroboration(), Corroboration(min_records=2, min_days=7, min_share=0.66)),
+    WeakJoin("ecom_buyer_receiver", Corroboration(), Corroboration(min_records=3, min_days=7, min_share=0.66)),
 )
 LINK_SCHEMA = "rule string, src string, dst string, record_key string, event_at timestamp_ntz"
 
