@@ -311,10 +311,10 @@ def _weak_joins(section: Mapping[str, Any], rules: Sequence[Any], join_threshold
     by_name = {rule.name: rule for rule in rules}
 
     def corroboration(value: Any, where: str) -> Corroboration:
-        unknown = set(value or {}) - {"min_records", "min_days", "min_share"}
-        if not isinstance(value, Mapping) and value is not None or unknown:
+        settings = {} if value is None else value
+        if not isinstance(settings, Mapping) or set(settings) - {"min_records", "min_days", "min_share"}:
             raise ValueError(f"{path}: weak_joins.{where} takes min_records, min_days and min_share, got {value!r}")
-        return Corroboration(**(value or {}))
+        return Corroboration(**settings)
 
     policies = []
     for name, entry in section.items():
