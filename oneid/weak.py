@@ -25,12 +25,13 @@ recompute moves it, and ``oneid.assign`` records the move in the merge log.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from oneid.graph import Components
 from oneid.rules import node_type, node_value
 
 CONTESTED = "contested: joins nobody"
@@ -44,8 +45,6 @@ JOINING_DECISIONS = (JOINED, JOINED_HELD)
 
 DECISION_COLUMNS = ("rule", "id_type", "id_value", "claimant", "claimant_identities", "held", "records",
                     "first_at", "last_at", "share", "decision")
-
-Components = Callable[[DataFrame, DataFrame], DataFrame]
 
 
 @dataclass(frozen=True)
