@@ -3,6 +3,9 @@
 SPEC section 4: outside the restricted tables a mobile number or email appears only masked
 (``138****8000``) or as a salted SHA-256. The salt is a parameter here; jobs take it from
 ``CDP_PII_SALT`` so it never lives in the repository.
+
+What is masked and hashed is the canonical form of ``models/identifiers.py``, the one OneID
+looks identities up by, so a hash in ``cdm.dim_member`` equals the one in ``oneid.profile``.
 """
 
 from __future__ import annotations
@@ -10,30 +13,16 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-MOBILE_DIGITS = 11
-CHINA_COUNTRY_CODE = "86"
+# Re-exported: the CDM models hash these forms as ``pii.mobile_digits`` and ``pii.normalized_email``.
+from models.identifiers import mobile_digits, normalized_email
 
-
-def mobile_digits(raw: Column) -> Column:
-    """The 11 digits of a mainland mobile with separators and a leading +86/0086/86 removed.
-
-    Anything that does not reduce to 1[3-9]xxxxxxxxx is null: masked, placeholder-free
-    validation is OneID's job, this only gives the CDM a comparable form to mask and hash.
-    """
-    digits = F.regexp_replace(raw, r"[^0-9]", "")
-    national = F.regexp_replace(digits, rf"^(00)?{CHINA_COUNTRY_CODE}(?=\d{{{MOBILE_DIGITS}}}$)", "")
-    return F.when(national.rlike(r"^1[3-9]\d{9}$"), national)
+__all__ = ["mask_email", "mask_mobile", "mobile_digits", "normalized_email", "salted_hash"]
 
 
 def mask_mobile(raw: Column) -> Column:
     """``138****8000`` for a recognisable mobile; null otherwise."""
     digits = mobile_digits(raw)
     return F.when(digits.isNotNull(), F.concat(F.substring(digits, 1, 3), F.lit("****"), F.substring(digits, 8, 4)))
-
-
-def normalized_email(raw: Column) -> Column:
-    trimmed = F.lower(F.trim(raw))
-    return F.when(trimmed.rlike(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), trimmed)
 
 
 def mask_email(raw: Column) -> Column:

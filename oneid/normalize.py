@@ -4,7 +4,9 @@ stands for nothing (SPEC section 3).
 Every evidence row gets exactly one of ``id_value`` (the canonical form the CRM looks up by)
 and ``invalid_reason`` (one of ``REASONS``), so a refused value is counted, never silently
 dropped. The values that are never identifiers (placeholder mobiles, junk device ids, ...)
-are data in the ``validity:`` section of ``conf/oneid.yml``, read into ``Validity``.
+are data in the ``validity:`` section of ``conf/oneid.yml``, read into ``Validity``. The
+canonical mobile and email are those of ``models/identifiers.py``, which the CDM masks and
+hashes too, so OneID's ``id_value`` and the CDM's hashes always stand for the same text.
 
 The checks of a type run in order and the first that holds gives the reason: a mobile is
 masked before anything else (its digits are gone), then a placeholder (``00000000000`` is
@@ -21,7 +23,7 @@ from typing import Any, Mapping, Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from models import pii
+from models import identifiers
 from models.cdm.identity_evidence import (
     CARD_NO,
     COLUMNS as EVIDENCE_COLUMNS,
@@ -45,14 +47,6 @@ MISSING_SCOPE = "missing_scope"  # an openid without its app, a buyer id without
 UNKNOWN_TYPE = "unknown_type"  # an id_type SPEC section 3 does not name
 REASONS = (MASKED, PLACEHOLDER, BAD_FORMAT, JUNK, MISSING_SCOPE, UNKNOWN_TYPE)
 
-MAINLAND_MOBILE = r"^1[3-9]\d{9}$"
-# Spark's trim removes only ' '; sources also leave tabs, line breaks, no-break and ideographic
-# spaces, byte order marks and zero-width spaces around values.
-_EDGE_SPACE = r"^[\s\u00a0\u3000\ufeff\u200b]+|[\s\u00a0\u3000\ufeff\u200b]+$"
-# Cashiers typing with a Chinese input method produce full-width digits and separators.
-_FULL_WIDTH, _HALF_WIDTH = "０１２３４５６７８９＋－（）．＊\u3000", "0123456789+-().* "
-_MOBILE_SEPARATORS = r"[\s\u00a0\-.()]"
-_COUNTRY_CODE = rf"^(\+|00)?{pii.CHINA_COUNTRY_CODE}(?=\d{{{pii.MOBILE_DIGITS}}}$)"
 _MASK_CHARACTER = "*"
 
 
@@ -128,16 +122,17 @@ def canonical(id_type: Column, raw: Column, scope: Column, validity: Validity) -
     Returns:
         ``(id_value, invalid_reason)``: exactly one of them is null.
     """
-    value = _strip(raw)
+    value = identifiers.strip_edge_space(raw)
+    scope_value = identifiers.strip_edge_space(scope)
     forms = {
         MEMBER_ID: _as_given(value),
         CARD_NO: _as_given(F.upper(value)),
         MOBILE: _mobile(raw, validity),
-        EMAIL: _email(value, validity),
+        EMAIL: _email(raw, validity),
         WX_UNIONID: _as_given(value),
-        WX_OPENID: _Form(((_is_blank(value), BAD_FORMAT), (_is_blank(_strip(scope)), MISSING_SCOPE)), value),
+        WX_OPENID: _Form(((_is_blank(value), BAD_FORMAT), (_is_blank(scope_value), MISSING_SCOPE)), value),
         DEVICE_ID: _device(value, validity),
-        ECOM_BUYER_ID: _buyer(value, scope),
+        ECOM_BUYER_ID: _buyer(value, scope_value),
     }
     reason = F.lit(UNKNOWN_TYPE)
     typed_value = F.lit(None).cast("string")
@@ -158,25 +153,26 @@ def _as_given(value: Column) -> _Form:
 
 
 def _mobile(raw: Column, validity: Validity) -> _Form:
-    text = F.translate(raw, _FULL_WIDTH, _HALF_WIDTH)
-    digits = F.regexp_replace(F.regexp_replace(text, _MOBILE_SEPARATORS, ""), _COUNTRY_CODE, "")
+    # The candidate tells why a value is none; the value itself is the canonical mobile the
+    # CDM masks and hashes, so both agree by construction.
+    candidate = identifiers.mobile_candidate(raw)
+    mobile = identifiers.mobile_digits(raw)
     checks = (
-        (_is_blank(digits), BAD_FORMAT),
-        (text.contains(_MASK_CHARACTER), MASKED),
-        (_listed(digits, validity.mobile_placeholders, validity.mobile_placeholder_patterns), PLACEHOLDER),
-        (~digits.rlike(MAINLAND_MOBILE), BAD_FORMAT),
+        (_is_blank(candidate), BAD_FORMAT),
+        (identifiers.mobile_text(raw).contains(_MASK_CHARACTER), MASKED),
+        (_listed(candidate, validity.mobile_placeholders, validity.mobile_placeholder_patterns), PLACEHOLDER),
+        (mobile.isNull(), BAD_FORMAT),
     )
-    return _Form(checks, digits)
+    return _Form(checks, mobile)
 
 
-def _email(value: Column, validity: Validity) -> _Form:
-    # The CDM's definition of a well-formed email, so OneID and the masked CDM columns agree.
-    email = pii.normalized_email(value)
-    lowered = F.lower(value)
+def _email(raw: Column, validity: Validity) -> _Form:
+    candidate = identifiers.email_candidate(raw)
+    email = identifiers.normalized_email(raw)
     placeholders = [placeholder.lower() for placeholder in validity.email_placeholders]
     checks = (
-        (_is_blank(value), BAD_FORMAT),
-        (_listed(lowered, placeholders, ()), PLACEHOLDER),
+        (_is_blank(candidate), BAD_FORMAT),
+        (_listed(candidate, placeholders, ()), PLACEHOLDER),
         (email.isNull(), BAD_FORMAT),
     )
     return _Form(checks, email)
@@ -190,13 +186,9 @@ def _device(value: Column, validity: Validity) -> _Form:
 
 
 def _buyer(value: Column, scope: Column) -> _Form:
-    platform = F.lower(_strip(scope))
+    platform = F.lower(scope)
     checks = ((_is_blank(value), BAD_FORMAT), (_is_blank(platform), MISSING_SCOPE))
     return _Form(checks, F.concat(platform, F.lit(":"), value))
-
-
-def _strip(text: Column) -> Column:
-    return F.regexp_replace(text, _EDGE_SPACE, "")
 
 
 def _is_blank(text: Column) -> Column:

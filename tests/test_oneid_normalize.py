@@ -74,6 +74,10 @@ GOLDEN = [
     (MOBILE, "(+86) 159-0159-9000", None, "15901599000", None),
     (MOBILE, "\t19912345678\u00a0", None, "19912345678", None),
     (MOBILE, "１３８００１３８０００", None, "13800138000", None),  # full-width digits of a Chinese IME
+    (MOBILE, "＋８６ １３８－００１３－８０００", None, "13800138000", None),  # full-width plus and dashes
+    (MOBILE, "\ufeff13800138000", None, "13800138000", None),  # a byte order mark on the first field
+    (MOBILE, "138\u200b0013\u200b8000", None, "13800138000", None),  # zero-width spaces inside
+    (MOBILE, "\u300013800138000\u3000", None, "13800138000", None),
     (MOBILE, "138****8000", None, None, MASKED),
     (MOBILE, "1380013****", None, None, MASKED),
     (MOBILE, "13800000000", None, None, PLACEHOLDER),
@@ -88,12 +92,17 @@ GOLDEN = [
     (MOBILE, "12800138000", None, None, BAD_FORMAT),
     (MOBILE, "86138001380", None, None, BAD_FORMAT),  # 86 is no country code of an 11-digit value
     (MOBILE, "138a0013800", None, None, BAD_FORMAT),  # only separators are removed, not letters
+    (MOBILE, "tel:13800138000", None, None, BAD_FORMAT),
     (MOBILE, "13800138000/13900139000", None, None, BAD_FORMAT),
     (MOBILE, "+1 415 555 0100", None, None, BAD_FORMAT),
     (MOBILE, "\u00a0", None, None, BAD_FORMAT),
     # Emails: trimmed, lower-case, local@domain.tld.
     (EMAIL, "Sunny123@QQ.com", None, "sunny123@qq.com", None),
     (EMAIL, "  AMY.LEE@GMAIL.COM ", None, "amy.lee@gmail.com", None),
+    (EMAIL, "\u00a0Amy.Lee@QQ.COM\u00a0", None, "amy.lee@qq.com", None),  # Spark's trim keeps no-break spaces
+    (EMAIL, "\ufeffsunny@163.com\u200b", None, "sunny@163.com", None),
+    (EMAIL, "\tBOB@Gmail.com \u3000", None, "bob@gmail.com", None),
+    (EMAIL, "\u3000", None, None, BAD_FORMAT),
     (EMAIL, "abc@", None, None, BAD_FORMAT),
     (EMAIL, "no-at-sign", None, None, BAD_FORMAT),
     (EMAIL, "x@qq", None, None, BAD_FORMAT),
