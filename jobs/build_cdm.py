@@ -62,6 +62,7 @@ class CdmResult:
     loads: list[TableLoad]
     failure: str | None
     publisher: Publisher | None = None
+    warnings: tuple[str, ...] = ()
 
 
 class CdmBuild:
@@ -72,6 +73,7 @@ class CdmBuild:
         self.spark, self.settings, self.catalog, self.ds, self.conf, self.salt = spark, settings, catalog, ds, conf, salt
         self.publisher = publisher
         self.unknown: list[tuple] = []
+        self.warnings: list[str] = []
         self._ods: dict[str, DataFrame] = {}
         self._audited: list[DataFrame] = []
         self._lock = threading.Lock()
@@ -138,6 +140,11 @@ class CdmBuild:
             self._audited.append(checked)
         return checked
 
+    def warn(self, message: str) -> None:
+        """Something the user should know that does not stop the day; printed with the stage."""
+        with self._lock:
+            self.warnings.append(message)
+
     def add_unknown(self, rows: list[tuple]) -> None:
         with self._lock:
             self.unknown += rows
@@ -177,7 +184,7 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date,
         published = list(publisher.loads)
         _publish_audit(build, run_id, published)
         build.release()
-    return CdmResult(published, failure, publisher)
+    return CdmResult(published, failure, publisher, tuple(build.warnings))
 
 
 def _dimensions_and_evidence(build: CdmBuild) -> None:
@@ -201,9 +208,10 @@ def _dimensions_and_evidence(build: CdmBuild) -> None:
             for source, entity in identity_evidence.FIELDS
         ]), "partition"),
     ]
-    if not _calendar_covers(build):
+    calendar = _calendar_needed(build)
+    if calendar is not None:
         first.append(build.publication(
-            "dim_date", lambda: dim_date.build(build.spark.range(1), conf.calendar_start, conf.calendar_end), "overwrite"
+            "dim_date", lambda: dim_date.build(build.spark.range(1), *calendar), "overwrite"
         ))
     build.publish(*first)
     build.publish(
@@ -222,14 +230,51 @@ def _dimensions_and_evidence(build: CdmBuild) -> None:
     build.publish(build.publication("dim_channel", channels, "overwrite"))
 
 
-def _calendar_covers(build: CdmBuild) -> bool:
-    """The calendar depends on configuration only: written again only when that changed."""
+# The ODS time each fact's calendar reference is derived from (models/cdm/fct_*).
+FACT_TIMES = {
+    "pos_orders": "order_time", "ecom_orders": "created_at", "crm_points_ledger": "txn_time",
+    "crm_coupons": "issued_at", "wechat_events": "event_time",
+}
+
+
+def _calendar_needed(build: CdmBuild) -> tuple[date, date] | None:
+    """The span ``dim_date`` must have for the day, or None when the published calendar has it.
+
+    The calendar covers the configured span, every date it already has (it never shrinks, so
+    a rerun of an older day keeps the dates a later one added) and the day's fact dates that
+    lie within the configured earliest..latest bounds. Two small jobs: the cached day, the calendar.
+    """
+    conf = build.conf
+    day_dates = functools.reduce(DataFrame.unionByName, [
+        build.ods(entity).select(F.to_date(column).alias("fact_date")) for entity, column in FACT_TIMES.items()
+    ]).where(F.col("fact_date").between(F.lit(conf.calendar_earliest), F.lit(conf.calendar_latest)))
+    in_day = tuple(day_dates.agg(F.min("fact_date"), F.max("fact_date")).first())
     calendar = build.current("dim_date")
-    if calendar is None:
-        return False
-    span = calendar.agg(F.min("calendar_date"), F.max("calendar_date"), F.count(F.lit(1))).first()
-    expected_days = (build.conf.calendar_end - build.conf.calendar_start).days + 1
-    return tuple(span) == (build.conf.calendar_start, build.conf.calendar_end, expected_days)
+    needed = calendar_to_write(conf, in_day, None if calendar is None else _calendar_span(calendar))
+    if needed and (needed[0] < conf.calendar_start or needed[1] > conf.calendar_end):
+        build.warn(f"cdm.dim_date covers {needed[0]}..{needed[1]} to cover the facts "
+                   f"(conf/cdm.yml calendar is {conf.calendar_start}..{conf.calendar_end})")
+    return needed
+
+
+def calendar_to_write(conf: CdmSettings, in_day: tuple[date | None, date | None],
+                      published: tuple[date, date, int] | None) -> tuple[date, date] | None:
+    """The first and last date of the calendar to write, or None when ``published`` (its first
+    date, last date and row count) already is that calendar.
+
+    Args:
+        in_day: the earliest and latest fact date of the day within earliest..latest (None, None
+            for a day without facts).
+    """
+    known = [conf.calendar_start, conf.calendar_end, *in_day, *(published[:2] if published else ())]
+    first, last = min(day for day in known if day is not None), max(day for day in known if day is not None)
+    if published == (first, last, (last - first).days + 1):
+        return None
+    return first, last
+
+
+def _calendar_span(calendar: DataFrame) -> tuple[date, date, int]:
+    return tuple(calendar.agg(F.min("calendar_date"), F.max("calendar_date"), F.count(F.lit(1))).first())
 
 
 def _facts(build: CdmBuild) -> None:
@@ -299,5 +344,6 @@ def _publish_audit(build: CdmBuild, run_id: str, published: list[TableLoad]) -> 
     ]
     if build.publisher.validations:
         records.append(Publication("cdm.dq_results", lambda: quality.results_frame(
-            spark, build.publisher.validations).withColumn("dt", F.lit(ds)), day, validate=False))
+            spark, build.publisher.validations).withColumn("dt", F.lit(ds)), Replace(day.predicate, add_columns=True),
+            validate=False))
     build.publisher.publish_all(records)

@@ -121,6 +121,12 @@ def overwrite(
     _register(spark, settings, table)
 
 
+def append(spark: SparkSession, settings: Settings, table: TableSpec, frame: DataFrame) -> None:
+    """Adds rows to a record table; concurrent appends never conflict in Delta."""
+    frame.write.format("delta").mode("append").partitionBy(*table.partition_by).save(table.path(settings.lakehouse))
+    _register(spark, settings, table)
+
+
 def latest_version(spark: SparkSession, settings: Settings, table: TableSpec) -> int:
     """The table's newest commit version (one small read of the log's newest entry)."""
     return DeltaTable.forPath(spark, table.path(settings.lakehouse)).history(1).first().version

@@ -33,6 +33,7 @@ def _run(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from jobs.catalog import register_tables
+    from jobs.ledger import open_ledger
     from jobs.pipeline import unknown_sources
     from jobs.spark import get_spark
 
@@ -47,22 +48,33 @@ def _run(args: argparse.Namespace) -> int:
     catalog = load_catalog()
     spark = get_spark(settings)
     register_tables(spark, settings, catalog)
+    ledger = open_ledger(spark, settings, catalog)
     # A range runs day after day in this one session: a backfill pays the JVM's start and
     # warm-up once, not once a day. The first failing day stops it, as it would stop the DAG.
     for offset in range((last - args.ds).days + 1):
         ds = args.ds + timedelta(days=offset)
-        if not _run_day(spark, settings, catalog, ds, args):
+        if not _run_day(spark, settings, catalog, ledger, ds, args):
             if ds < last:
                 print(f"stopped: {ds + timedelta(days=1)} to {last} not run because {ds} failed")
             return 1
     return 0
 
 
-def _run_day(spark, settings, catalog, ds: date, args: argparse.Namespace) -> bool:
+def _run_day(spark, settings, catalog, ledger, ds: date, args: argparse.Namespace) -> bool:
+    from jobs.config import load_contracts
+    from jobs.ledger import FAILED, NO_SCOPE, SKIPPED, SUCCEEDED, StageRecord
     from jobs.pipeline import STAGES
 
+    all_sources = tuple(sorted({contract.source for contract in load_contracts()}))
     stages = [args.stage] if args.stage else list(STAGES)
     for stage in stages:
+        scopes = tuple(sorted(args.source or all_sources)) if stage == "ods" else (NO_SCOPE,)
+        if args.allow_gap:
+            ledger.record(ledger.gaps(stage, scopes, ds))
+        blocker = ledger.blocker(stage, scopes, ds, all_sources if stage == "cdm" else (NO_SCOPE,))
+        if blocker:
+            print(f"REFUSED {stage} ds={ds}: {blocker}", flush=True)
+            return False
         started = time.monotonic()
         kwargs = {"sources": tuple(args.source)} if stage == "ods" and args.source else {}
         print(f"-- {stage} ds={ds} running", file=sys.stderr, flush=True)
@@ -73,8 +85,14 @@ def _run_day(spark, settings, catalog, ds: date, args: argparse.Namespace) -> bo
             with open(args.metrics, "a", encoding="utf-8") as handle:
                 record = {"ds": ds.isoformat(), "stage": stage, "ok": result.ok, **result.cost.as_dict()}
                 handle.write(json.dumps(record) + "\n")
+        failure = next((line for line in result.lines if line.startswith("FAILED")), None)
+        remaining = stages[stages.index(stage) + 1 :] if not result.ok else []
+        ledger.record([
+            StageRecord(ds, stage, scope, SUCCEEDED if result.parts.get(scope, result.ok) else FAILED,
+                        None if result.parts.get(scope, result.ok) else failure)
+            for scope in scopes
+        ] + [StageRecord(ds, later, NO_SCOPE, SKIPPED, f"{stage} failed") for later in remaining])
         if not result.ok:
-            remaining = stages[stages.index(stage) + 1 :]
             if remaining:
                 print(f"stopped: {', '.join(remaining)} not run because {stage} failed")
             return False
@@ -254,6 +272,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
     run.add_argument("--stage", choices=["ods", "cdm", "oneid", "ads"], help="run only this stage")
     run.add_argument("--source", action="append", help="ods stage: only this source (repeatable)")
+    run.add_argument("--allow-gap", action="store_true",
+                     help="run although an earlier ds failed, was skipped or never ran, and record that gap as intended")
     run.add_argument("--metrics", help="append each stage's cost (seconds, jobs, commits, suites, per table) "
                                        "to this file as a JSON line")
     run.set_defaults(handler=_run)

@@ -20,7 +20,7 @@ import yaml
 from models.ods.contract import EntityContract, parse_contract
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("ods", "cdm", "oneid", "ads")
+LAYERS = ("ods", "cdm", "oneid", "ads", "ops")
 
 
 def conf_dir() -> Path:
@@ -183,6 +183,8 @@ class CdmSettings:
 
     calendar_start: date
     calendar_end: date
+    calendar_earliest: date
+    calendar_latest: date
     trade_windows_days: tuple[int, ...]
     price_bands: tuple[tuple[str, float | None], ...]
     city_tiers: Mapping[str, tuple[str, ...]]
@@ -195,6 +197,8 @@ def load_cdm_settings() -> CdmSettings:
     return CdmSettings(
         calendar_start=document["calendar"]["start"],
         calendar_end=document["calendar"]["end"],
+        calendar_earliest=document["calendar"].get("earliest", document["calendar"]["start"]),
+        calendar_latest=document["calendar"].get("latest", document["calendar"]["end"]),
         trade_windows_days=tuple(int(days) for days in document["trade_windows_days"]),
         price_bands=tuple((band["band"], band.get("below")) for band in document["price_bands"]),
         city_tiers={tier: tuple(cities) for tier, cities in document["city_tiers"].items()},

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Callable, Iterator
@@ -46,10 +49,14 @@ class StageCost:
 
 @dataclass(frozen=True)
 class StageResult:
+    """How a stage ended; ``parts`` says which of its parts succeeded where a stage has parts
+    that run on their own (the ODS stage's landing sources)."""
+
     stage: str
     ok: bool
     lines: list[str]
     cost: StageCost | None = None
+    parts: dict[str, bool] = field(default_factory=dict)
 
 
 class Measurement:
@@ -87,9 +94,14 @@ def measured(stage: Callable[..., StageResult]) -> Callable[..., StageResult]:
 
     def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date,
             progress: Callable[[TableLoad], None] | None = None, **kwargs) -> StageResult:
-        with measuring(spark, settings, catalog, stage.__name__.removeprefix("run_"), progress) as measurement:
-            result = stage(spark, settings, catalog, ds, publisher=measurement.publisher, **kwargs)
-        return StageResult(result.stage, result.ok, result.lines, measurement.cost)
+        name = stage.__name__.removeprefix("run_")
+        with measuring(spark, settings, catalog, name, progress) as measurement:
+            try:
+                result = stage(spark, settings, catalog, ds, publisher=measurement.publisher, **kwargs)
+            except Exception as error:  # noqa: BLE001 (any error is the stage's failure, reported)
+                result = StageResult(name, False, [f"FAILED {name}: {failure_reason(error)}"])
+        warnings = [f"warning: {warning}" for warning in measurement.publisher.warnings]
+        return StageResult(result.stage, result.ok, result.lines + warnings, measurement.cost, result.parts)
 
     run.__name__, run.__doc__ = stage.__name__, stage.__doc__
     return run
@@ -110,12 +122,33 @@ def run_ods(
     lines = [header, "-" * len(header)]
     for load in loads:
         lines.append(
-            f"{load.table:<24} {load.files:>5} {_count(load.rows_in):>9} {_count(load.rows_kept):>9} "
+            f"{load.table:<24} {_count(load.files):>5} {_count(load.rows_in):>9} {_count(load.rows_kept):>9} "
             f"{_count(load.rows_rejected):>9}  {load.status}"
         )
     lines += [f"warning: {warning}" for load in loads for warning in load.warnings]
     lines += [f"FAILED {load.table}: {load.message}" for load in loads if load.status != ingest_ods.STATUS_LOADED]
-    return StageResult("ods", all(load.status == ingest_ods.STATUS_LOADED for load in loads), lines)
+    parts = {
+        source: all(load.status == ingest_ods.STATUS_LOADED for load in loads if load.source == source)
+        for source in sorted({load.source for load in loads})
+    }
+    return StageResult("ods", all(parts.values()), lines, parts=parts)
+
+
+TRACEBACK_VARIABLE = "CDP_TRACEBACK"
+# A JVM error's message carries its whole Java stack; the reason a user reads is its first lines.
+REASON_MAX_CHARS = 600
+
+
+def failure_reason(error: Exception) -> str:
+    """What went wrong, in a line or two a user can act on; the traceback goes to stderr only
+    when ``CDP_TRACEBACK=1`` asks for it (a traceback is for the developer, not the report)."""
+    if os.environ.get(TRACEBACK_VARIABLE) == "1":
+        traceback.print_exception(error, file=sys.stderr)
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    summary = " ".join(lines[:3]) or "(no message)"
+    if len(summary) > REASON_MAX_CHARS:
+        summary = summary[:REASON_MAX_CHARS] + " …"
+    return f"{type(error).__name__}: {summary} (set {TRACEBACK_VARIABLE}=1 for the traceback)"
 
 
 def unknown_sources(sources: tuple[str, ...] | list[str]) -> str | None:
@@ -140,6 +173,7 @@ def run_cdm(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date,
         lines.append(
             f"{load.table:<30} {load.inserted:>9} {load.updated:>9} {load.deleted:>8} {load.seconds:>8.1f}"
         )
+    lines += [f"warning: {warning}" for warning in result.warnings]
     if result.failure:
         lines.append(f"FAILED {result.failure}")
     return StageResult("cdm", result.failure is None, lines)

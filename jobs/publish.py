@@ -96,6 +96,8 @@ class Publisher:
         self.progress = progress
         self.loads: list[TableLoad] = []
         self.validations: list[quality.Validation] = []
+        # Failed warning-level expectations: recorded in the results, printed with the stage.
+        self.warnings: list[str] = []
         self._lock = threading.Lock()
 
     def spec(self, table: str) -> TableSpec:
@@ -172,6 +174,7 @@ class Publisher:
             validation = quality.validate(frame, spec.layer, spec.name, engine=engine)
         with self._lock:
             self.validations.append(validation)
+            self.warnings += [f"{spec.qualified_name}: {warning}" for warning in validation.warnings()]
         if not validation.success:
             raise PublishValidationError(f"{spec.qualified_name} failed its suite: " + "; ".join(validation.failures()))
         return 1
@@ -191,7 +194,8 @@ class Publisher:
         if not self.validations:
             return
         results = quality.results_frame(self.spark, self.validations).withColumn(partition_column, F.lit(ds))
-        self.publish(table, results, Replace(f"{partition_column} = DATE'{ds.isoformat()}'"), validate=False)
+        self.publish(table, results, Replace(f"{partition_column} = DATE'{ds.isoformat()}'", add_columns=True),
+                     validate=False)
 
     def totals(self) -> dict[str, float]:
         return {

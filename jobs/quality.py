@@ -33,18 +33,59 @@ DQ_RESULT_SCHEMA = T.StructType(
         T.StructField("element_count", T.LongType(), True),
         T.StructField("unexpected_count", T.LongType(), True),
         T.StructField("observed_value", T.StringType(), True),
+        T.StructField("severity", T.StringType(), True),
     ]
 )
+CRITICAL, WARNING = "critical", "warning"
+_SUCCESS, _SEVERITY = DQ_RESULT_SCHEMA.fieldNames().index("success"), DQ_RESULT_SCHEMA.fieldNames().index("severity")
 
 
 @dataclass(frozen=True)
 class Validation:
+    """A suite's outcome: ``success`` when every critical expectation held (a failed warning
+    is recorded and reported, and does not stop the table); ``remedies`` says, per row of
+    ``rows``, what a user should do when that expectation fails."""
+
     table_name: str
     success: bool
     rows: list[tuple[Any, ...]]
+    remedies: tuple[str, ...] = ()
 
     def failures(self) -> list[str]:
-        return [f"{row[2]}({row[3]}): unexpected {row[6]}, observed {row[7]}" for row in self.rows if not row[4]]
+        return self._failed(CRITICAL)
+
+    def warnings(self) -> list[str]:
+        return self._failed(WARNING)
+
+    def _failed(self, severity: str) -> list[str]:
+        return [
+            f"{row[2]}({row[3]}): unexpected {row[6]}, observed {row[7]}; {remedy}"
+            for row, remedy in zip(self.rows, self.remedies)
+            if not row[_SUCCESS] and row[_SEVERITY] == severity
+        ]
+
+
+def remedy(expectation_type: str, kwargs: dict[str, Any], meta: dict[str, Any], suite: Path) -> str:
+    """What to do when the expectation fails: the suite's own ``meta.remedy``, else the advice
+    that fits its kind."""
+    if meta.get("remedy"):
+        return str(meta["remedy"])
+    column = kwargs.get("column", "")
+    rerun = "then rerun the day (cdp run --ds D)"
+    if column.startswith("ref_"):
+        key = column.removeprefix("ref_")
+        if key.endswith("_date"):
+            return (f"some {key} values are outside cdm.dim_date: widen calendar earliest/latest in conf/cdm.yml, "
+                    f"or reject such rows with an anomaly rule in conf/sources.yml, {rerun}")
+        return f"some {key} values are missing from their dimension; load the dimension's source for the day, {rerun}"
+    if expectation_type == "expect_column_values_to_not_be_null":
+        return f"rows without {column}: fix them at the source or reject them with a rule in conf/sources.yml, {rerun}"
+    if expectation_type in ("expect_column_values_to_be_between", "expect_column_values_to_be_in_set"):
+        return (f"{column} has values outside what the model allows: reject or flag them with an anomaly rule in "
+                f"conf/sources.yml (or give the expectation a `mostly` in {suite.name}), {rerun}")
+    if "unique" in expectation_type:
+        return f"duplicate keys: the rows sharing them are in the frame's source for the day; fix them, {rerun}"
+    return f"fix the source rows it names, {rerun}; if the data is right, change the expectation in {suite.name}"
 
 
 # OneID is a package of its own at the top level; the other layers live under models/.
@@ -111,11 +152,13 @@ def validate(frame: DataFrame, layer: str, table_name: str, engine: str = SPARK_
     result = batch.validate(suite, result_format="BOOLEAN_ONLY")
     if not result.success:
         result = batch.validate(suite, result_format="SUMMARY")
-    rows = []
+    rows, remedies = [], []
     for index, outcome in enumerate(result.results):
         config = outcome.expectation_config
         details = outcome.result or {}
         observed = details.get("observed_value")
+        severity = str(getattr(config.severity, "value", config.severity) or CRITICAL).lower()
+        remedies.append(remedy(config.type, config.kwargs, config.meta or {}, path))
         rows.append(
             (
                 f"{layer}.{table_name}",
@@ -126,9 +169,11 @@ def validate(frame: DataFrame, layer: str, table_name: str, engine: str = SPARK_
                 details.get("element_count"),
                 details.get("unexpected_count"),
                 None if observed is None else json.dumps(observed, default=str, ensure_ascii=False),
+                severity,
             )
         )
-    return Validation(table_name=f"{layer}.{table_name}", success=bool(result.success), rows=rows)
+    critical_held = all(row[_SUCCESS] for row in rows if row[_SEVERITY] == CRITICAL)
+    return Validation(f"{layer}.{table_name}", critical_held, rows, tuple(remedies))
 
 
 def results_frame(spark: SparkSession, validations: list[Validation]) -> DataFrame:

@@ -129,3 +129,38 @@ def test_publish_all_finishes_every_table_before_raising_the_failure(spark, sett
         ])
     assert [load.table for load in publisher.loads] == ["oneid.stats"]
     assert tables.read_table(spark, settings, load_catalog().table("oneid.stats")).count() == 1
+
+
+STATS_SCHEMA = "ds date, metric string, dimension string, value long"
+
+
+@pytest.fixture
+def stats_suite(tmp_path, monkeypatch):
+    """A suite for ``oneid.stats`` with a warning-level expectation and a critical one."""
+    suite = {"name": "oneid.stats", "expectations": [
+        {"type": "expect_column_values_to_be_between", "severity": "warning",
+         "kwargs": {"column": "value", "min_value": 0, "mostly": 0.9}, "meta": {"remedy": "look at the negative counts"}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "metric"}},
+    ]}
+    path = tmp_path / "stats.json"
+    path.write_text(json.dumps(suite), encoding="utf-8")
+    monkeypatch.setattr(quality, "suite_path", lambda layer, name: path)
+
+
+def test_a_failed_warning_publishes_and_is_reported_a_failed_critical_says_what_to_do(spark, settings_for, stats_suite):
+    settings = settings_for()
+    publisher = Publisher(spark, settings, load_catalog(), "test")
+    day = Replace("ds = DATE'2026-01-01'")
+    negative = [(date(2026, 1, 1), "identities", name, value) for name, value in (("a", -1), ("b", 2), ("c", 3))]
+
+    publisher.publish("oneid.stats", spark.createDataFrame(negative, STATS_SCHEMA), day)
+
+    assert tables.read_table(spark, settings, load_catalog().table("oneid.stats")).count() == 3
+    [warning] = publisher.warnings
+    assert warning.startswith("oneid.stats: expect_column_values_to_be_between(")
+    assert warning.endswith("unexpected 1, observed None; look at the negative counts")
+    assert [(row[4], row[-1]) for row in publisher.validations[0].rows] == [(False, "warning"), (True, "critical")]
+    unnamed = [(date(2026, 1, 1), None, "a", 1)]
+    with pytest.raises(PublishValidationError, match="rows without metric: fix them at the source or reject them"):
+        publisher.publish("oneid.stats", spark.createDataFrame(unnamed, STATS_SCHEMA), day)
+    assert quality.results_frame(spark, publisher.validations).where("severity = 'critical' AND NOT success").count() == 1
