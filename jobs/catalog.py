@@ -75,6 +75,8 @@ def upsert(
     columns = [name for name in frame.columns if name != action_column]
     if not DeltaTable.isDeltaTable(spark, path):
         _create(spark, table, frame.select(*columns).schema, path)
+    else:
+        _add_new_columns(spark, path, frame.select(*columns).schema)
     on = " AND ".join(f"t.`{key}` = s.`{key}`" for key in table.keys)
     values = {f"`{name}`": f"s.`{name}`" for name in columns}
     update_if = [f"s.`{action_column}` = '{ACTION_UPSERT}'"] if action_column else []
@@ -98,6 +100,16 @@ def upsert(
         updated=int(metrics["num_updated_rows"]),
         deleted=int(metrics["num_deleted_rows"]),
     )
+
+
+def _add_new_columns(spark: SparkSession, path: str, schema: T.StructType) -> None:
+    """Adds the frame's columns the table lacks (a model that gained a column), so a MERGE into
+    a lakehouse written by an earlier release goes on; existing rows read them as null."""
+    existing = {name.lower() for name in spark.read.format("delta").load(path).columns}
+    new = [field for field in schema.fields if field.name.lower() not in existing]
+    if new:
+        columns = ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in new)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
 
 
 def overwrite(

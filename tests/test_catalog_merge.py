@@ -60,3 +60,14 @@ def test_a_table_name_follows_the_lakehouse_written_last(spark, settings_for, tm
     tables.register_tables(spark, first, Catalog(tables={TABLE.qualified_name: TABLE}))
     assert [row.value for row in spark.sql(f"SELECT value FROM {TABLE.qualified_name}").collect()] == ["first"]
 
+
+
+def test_a_merge_adds_the_columns_a_newer_model_brings(spark, settings_for):
+    settings = settings_for()
+    tables.upsert(spark, settings, TABLE, spark.createDataFrame([("a", "1", "v1")], SCHEMA))
+    wider = spark.createDataFrame([("b", "2", "v1", 7)], SCHEMA + ", grade_points int")
+
+    tables.upsert(spark, settings, TABLE, wider)
+
+    expected = spark.createDataFrame([("a", "1", "v1", None), ("b", "2", "v1", 7)], SCHEMA + ", grade_points int")
+    assertDataFrameEqual(tables.read_table(spark, settings, TABLE), expected)
