@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from random import Random
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
@@ -502,46 +503,95 @@ def test_member_trade_windows_hold_the_last_n_days_up_to_as_of(spark):
 POINTS_DDL = (
     "ledger_id string, member_id string, txn_at timestamp_ntz, txn_date date, points_type string, "
     "points_change int, reason string, order_id string, expire_at timestamp_ntz, balance_after bigint, "
-    "source_version string, source_dt date"
+    "grade_points_after bigint, source_version string, source_dt date"
 )
 
 
-def test_a_late_ledger_entry_recomputes_later_balances_and_the_newest_version_wins(spark):
-    def entry(ledger_id, member_id, txn_time, points_type, change, reason, order_id=None):
-        return {"ledger_id": ledger_id, "member_id": member_id, "txn_time": ts(txn_time), "points_type": points_type,
-                "change": change, "reason": reason, "order_id": order_id}
+def ledger_entry(ledger_id, member_id, txn_time, points_type, change, reason, order_id=None):
+    return {"ledger_id": ledger_id, "member_id": member_id, "txn_time": ts(txn_time), "points_type": points_type,
+            "change": change, "reason": reason, "order_id": order_id}
 
+
+def points_row(ledger_id, member_id, txn_at, points_type, change, reason, order_id, balance, grade_points, dt, line):
+    """A ``cdm.fct_points`` row of an entry in line ``line`` of ``dt``'s landing file."""
+    return {"ledger_id": ledger_id, "member_id": member_id, "txn_at": ts(txn_at), "txn_date": ts(txn_at).date(),
+            "points_type": points_type, "points_change": change, "reason": reason, "order_id": order_id,
+            "expire_at": None, "balance_after": balance, "grade_points_after": grade_points,
+            "source_version": version("crm_points_ledger", dt, line), "source_dt": dt}
+
+
+def test_a_late_ledger_entry_recomputes_later_balances_and_the_newest_version_wins(spark):
     day_1, day_2 = date(2026, 1, 5), date(2026, 1, 6)
     first_day = ods(spark, "crm_points_ledger", [
-        entry("L1", " M1 ", "2026-01-05 10:00:00", "base", 100, "order", " P1 "),
-        entry("L2", "M1", "2026-01-05 12:00:00", "base", -30, "redeem"),
-        entry("L3", "M2", "2026-01-05 09:00:00", "bonus", 50, "adjust"),
+        ledger_entry("L1", " M1 ", "2026-01-05 10:00:00", "base", 100, "order", " P1 "),
+        ledger_entry("L2", "M1", "2026-01-05 12:00:00", "base", -30, "redeem"),
+        ledger_entry("L3", "M2", "2026-01-05 09:00:00", "bonus", 50, "adjust"),
+        # Grade points of the same order: they move the level, not what M1 can spend.
+        ledger_entry("L5", "M1", "2026-01-05 10:00:02", "grade", 100, "order", "P1"),
     ], dt=day_1)
     second_day = ods(spark, "crm_points_ledger", [
         # Earlier than L2, arriving a day later.
-        entry("L4", "M1", "2026-01-05 11:00:00", "bonus", 20, "adjust"),
+        ledger_entry("L4", "M1", "2026-01-05 11:00:00", "bonus", 20, "adjust"),
         # L2 corrected twice in the day's extract: the later line wins.
-        entry("L2", "M1", "2026-01-05 12:00:00", "base", -35, "redeem"),
-        entry("L2", "M1", "2026-01-05 12:00:00", "base", -40, "redeem"),
+        ledger_entry("L2", "M1", "2026-01-05 12:00:00", "base", -35, "redeem"),
+        ledger_entry("L2", "M1", "2026-01-05 12:00:00", "base", -40, "redeem"),
+        ledger_entry("L6", "M1", "2026-01-05 13:00:00", "grade", -20, "order"),  # a return takes grade points back
     ], dt=day_2)
     table = merged(None, fct_points.build(first_day, None), ["ledger_id"])
     output = fct_points.build(second_day, table)
 
-    def row(ledger_id, member_id, txn_at, points_type, change, reason, order_id, balance, dt, line):
-        return {"ledger_id": ledger_id, "member_id": member_id, "txn_at": ts(txn_at), "txn_date": date(2026, 1, 5),
-                "points_type": points_type, "points_change": change, "reason": reason, "order_id": order_id,
-                "expire_at": None, "balance_after": balance,
-                "source_version": version("crm_points_ledger", dt, line), "source_dt": dt}
-
     m1 = [
-        row("L1", "M1", "2026-01-05 10:00:00", "base", 100, "order", "P1", 100, day_1, 1),
-        row("L4", "M1", "2026-01-05 11:00:00", "bonus", 20, "adjust", None, 120, day_2, 1),
-        row("L2", "M1", "2026-01-05 12:00:00", "base", -40, "redeem", None, 80, day_2, 3),
+        points_row("L1", "M1", "2026-01-05 10:00:00", "base", 100, "order", "P1", 100, 0, day_1, 1),
+        points_row("L5", "M1", "2026-01-05 10:00:02", "grade", 100, "order", "P1", 100, 100, day_1, 4),
+        points_row("L4", "M1", "2026-01-05 11:00:00", "bonus", 20, "adjust", None, 120, 100, day_2, 1),
+        points_row("L2", "M1", "2026-01-05 12:00:00", "base", -40, "redeem", None, 80, 100, day_2, 3),
+        points_row("L6", "M1", "2026-01-05 13:00:00", "grade", -20, "order", None, 80, 80, day_2, 4),
     ]
-    m2 = [row("L3", "M2", "2026-01-05 09:00:00", "bonus", 50, "adjust", None, 50, day_1, 3)]
+    m2 = [points_row("L3", "M2", "2026-01-05 09:00:00", "bonus", 50, "adjust", None, 50, 0, day_1, 3)]
     # Only the touched member's ledger is rewritten.
     assertDataFrameEqual(output, frame(spark, POINTS_DDL, m1), checkRowOrder=False)
     assertDataFrameEqual(merged(table, output, ["ledger_id"]), frame(spark, POINTS_DDL, m1 + m2), checkRowOrder=False)
+
+
+def test_spendable_and_grade_balances_match_running_sums_of_a_random_ledger(spark):
+    rng = Random(20260105)
+    entries = [
+        ledger_entry(f"L{n:03d}", f"M{rng.randrange(4)}", f"2026-01-05 1{rng.randrange(2)}:0{rng.randrange(3)}:00",
+                     rng.choice(("base", "bonus", "grade")), rng.randint(-50, 100), "order")
+        for n in range(60)
+    ]
+    # The oracle: per member in (txn_at, ledger_id) order, one running sum per kind of points.
+    expected, totals = [], {}
+    for entry in sorted(entries, key=lambda e: (e["txn_time"], e["ledger_id"])):
+        spendable, grade = totals.get(entry["member_id"], (0, 0))
+        if entry["points_type"] == "grade":
+            grade += entry["change"]
+        else:
+            spendable += entry["change"]
+        totals[entry["member_id"]] = (spendable, grade)
+        expected.append((entry["ledger_id"], spendable, grade))
+    assert len({entry["txn_time"] for entry in entries}) < len(entries)  # ties are broken by ledger_id
+
+    built = fct_points.build(ods(spark, "crm_points_ledger", entries), None)
+    assert sorted(built.select("ledger_id", "balance_after", "grade_points_after").collect()) == sorted(expected)
+
+
+def test_a_ledger_written_before_grade_points_were_kept_apart_is_derived_again_for_every_member(spark):
+    day_1, day_2 = date(2026, 1, 5), date(2026, 1, 6)
+    # As an earlier release wrote it: no grade_points_after, balance_after over every type.
+    older_release = frame(spark, POINTS_DDL, [
+        points_row("L1", "M1", "2026-01-05 10:00:00", "base", 100, "order", None, 100, None, day_1, 1),
+        points_row("L2", "M2", "2026-01-05 10:00:00", "grade", 80, "order", None, 80, None, day_1, 2),
+    ]).drop("grade_points_after")
+    today = ods(spark, "crm_points_ledger", [ledger_entry("L3", "M1", "2026-01-06 09:00:00", "grade", 100, "order")],
+                dt=day_2)
+
+    # M2 has no entry today, yet its balance is put right too.
+    assertDataFrameEqual(fct_points.build(today, older_release), frame(spark, POINTS_DDL, [
+        points_row("L1", "M1", "2026-01-05 10:00:00", "base", 100, "order", None, 100, 0, day_1, 1),
+        points_row("L3", "M1", "2026-01-06 09:00:00", "grade", 100, "order", None, 100, 100, day_2, 1),
+        points_row("L2", "M2", "2026-01-05 10:00:00", "grade", 80, "order", None, 0, 80, day_1, 2),
+    ]), checkRowOrder=False)
 
 
 # --- fct_coupon ------------------------------------------------------------------------------

@@ -75,11 +75,11 @@ def expected_row(id_type: str, raw: str | None, form: str | None, reason: str | 
 
 def test_cdm_hashes_and_oneid_values_agree_on_awkward_text(spark):
     raw = spark.createDataFrame([case[:2] for case in GOLDEN], "id_type string, raw_value string")
-    id_value, reason = canonical(F.col("id_type"), F.col("raw_value"), F.lit(None), VALIDITY)
-    is_mobile = F.col("id_type") == MOBILE
+    raw_value, is_mobile = F.col("raw_value"), F.col("id_type") == MOBILE
+    id_value, reason = canonical(F.col("id_type"), raw_value, F.lit(None), VALIDITY)
     # As models/cdm/dim_member.py hashes and masks the raw CRM text ...
-    cdm_form = F.when(is_mobile, pii.mobile_digits(F.col("raw_value"))).otherwise(pii.normalized_email(F.col("raw_value")))
-    cdm_masked = F.when(is_mobile, pii.mask_mobile(F.col("raw_value"))).otherwise(pii.mask_email(F.col("raw_value")))
+    cdm_form = F.when(is_mobile, pii.mobile_digits(raw_value)).otherwise(pii.normalized_email(raw_value))
+    cdm_masked = F.when(is_mobile, pii.mask_mobile(raw_value)).otherwise(pii.mask_email(raw_value))
     # ... and oneid/profile.py the id_value.
     profile_masked = F.when(is_mobile, pii.mask_mobile(F.col("id_value"))).otherwise(pii.mask_email(F.col("id_value")))
     actual = (
