@@ -1,10 +1,10 @@
 """Shipped tags against pandas, on the shared generated build's last day: a statistic of every
-source (orders, order_items, events, coupons, points) recomputed from the CDM facts and
-OneID's owners, a fact of every source (profile, rfm, lifecycle, aipl) read from its table, a
-rule and a quantile bucket recomputed from those, and the model tag's population. Each
-expected value follows the tag's YAML definition, not the engine's code: windows count whole
-days back from the run date (age < window_days), defaults fill identities without rows, a mode
-takes the smallest of the most frequent values, quantile cuts interpolate linearly."""
+source (orders, order_items, events, coupons, spendable and grade points) recomputed from the
+CDM facts and OneID's owners, a fact of every source (profile, rfm, lifecycle, aipl) read from
+its table, a rule and a quantile bucket recomputed from those, and the model tag's population.
+Each expected value follows the tag's YAML definition, not the engine's code: windows count
+whole days back from the run date (age < window_days), defaults fill identities without rows,
+a mode takes the smallest of the most frequent values, quantile cuts interpolate linearly."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def tables(built, spark):
         "dim_product": read("cdm.dim_product", ["sku_id", "category_l1", "category_l2"]),
         "fct_event": read("cdm.fct_event", ["record_key", "event_date"]),
         "fct_coupon": read("cdm.fct_coupon", ["member_id", "issue_date", "coupon_status"]),
-        "fct_points": read("cdm.fct_points", ["member_id", "txn_date", "points_change"]),
+        "fct_points": read("cdm.fct_points", ["member_id", "txn_date", "points_type", "points_change"]),
         # Whole rows would bring the open versions' 9999-12-31 end, which pandas cannot hold.
         "dim_member": read("cdm.dim_member", ["member_id", "level"], "is_current AND NOT is_inferred"),
         "member_rfm": read("ads.member_rfm", ["one_id", "rfm_segment"], day),
@@ -134,9 +134,21 @@ def test_coupon_and_points_statistics(tables):
 
     ledger = member_rows(tables, "fct_points")
     ledger = ledger[in_window(ledger.txn_date, None)]
-    balance = {one_id: round(float(group.points_change.sum()), DECIMALS) for one_id, group in ledger.groupby("one_id")}
+
+    def summed(entries: pd.DataFrame) -> dict:
+        totals = entries.groupby("one_id").points_change.sum()
+        return {one_id: round(float(total), DECIMALS) for one_id, total in totals.items()}
+
+    # Base and bonus points can be spent; grade points (成长值) only move the member level.
+    spendable = ledger[ledger.points_type.isin(["base", "bonus"])]
+    grade = ledger[ledger.points_type == "grade"]
+    balance = summed(spendable)
     assert actual(tables, "points_balance") == filled(balance, population(tables), 0.0)
-    assert len(used) > 0 and any(balance.values())
+    earned = summed(spendable[(spendable.points_change > 0) & in_window(spendable.txn_date, 365)])
+    assert actual(tables, "points_earned_365d") == filled(earned, population(tables), 0.0)
+    grade_points = summed(grade)
+    assert actual(tables, "grade_points") == filled(grade_points, population(tables), 0.0)
+    assert len(used) > 0 and any(balance.values()) and any(grade_points.values())
 
 
 def test_facts_of_the_profile_rfm_lifecycle_and_aipl(tables):

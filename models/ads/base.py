@@ -12,6 +12,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from models.cdm import common as c
+from models.cdm.fct_points import SPENDABLE_POINTS_TYPES
 
 ONE_ID = "one_id"
 ORDER_COLUMNS = (
@@ -32,7 +33,9 @@ COUPON_COLUMNS = (
     ONE_ID, "coupon_id", "template_id", "issue_date", "issue_channel_id", "coupon_status", "used_date", "face_value",
     "threshold", "days_to_use", "is_used", "source_dt",
 )
-POINTS_COLUMNS = (ONE_ID, "ledger_id", "txn_date", "points_type", "points_change", "reason", "source_dt")
+POINTS_COLUMNS = (
+    ONE_ID, "ledger_id", "txn_date", "points_type", "is_spendable", "points_change", "reason", "source_dt",
+)
 PROFILE_COLUMNS = (
     ONE_ID, "member_id", "is_member", "gender", "birthday", "province", "city", "city_tier", "identifier_count",
     "member_count", "source_count", "first_seen_date", "has_mobile", "has_email", "has_wechat", "level",
@@ -114,7 +117,13 @@ def coupons(fct_coupon: DataFrame, members: DataFrame) -> DataFrame:
 
 
 def points(fct_points: DataFrame, members: DataFrame) -> DataFrame:
-    return fct_points.join(members, on="member_id", how="inner").select(*POINTS_COLUMNS)
+    """Ledger entries under their member's one_id; ``is_spendable`` sets the points a member can
+    redeem apart from grade points (成长值), which only move the member level."""
+    return (
+        fct_points.join(members, on="member_id", how="inner")
+        .withColumn("is_spendable", F.col("points_type").isin(*SPENDABLE_POINTS_TYPES))
+        .select(*POINTS_COLUMNS)
+    )
 
 
 def identities(profile: DataFrame) -> DataFrame:
