@@ -23,7 +23,7 @@ from pyspark.sql import types as T
 
 from jobs import catalog as tables
 from jobs import quality
-from jobs.config import Catalog, CdmSettings, Settings, TableSpec, load_cdm_settings, pii_salt
+from jobs.config import Catalog, CdmSettings, Settings, TableSpec, load_cdm_settings, load_contracts, pii_salt
 from jobs.publish import Merge, Publication, Publisher, PublishValidationError, Replace, TableLoad
 from models.cdm import (
     agg_member_trade,
@@ -44,6 +44,7 @@ from models.cdm import (
     references,
 )
 from models.cdm import common as c
+from models.ods.anomalies import AnomalyRule
 
 AUDIT_SCHEMA = T.StructType(
     [
@@ -298,7 +299,7 @@ def _facts(build: CdmBuild) -> None:
     build.publish(
         build.publication("fct_order_item", items, "upsert", version=c.SOURCE_VERSION),
         build.publication("fct_ecom_order_lifecycle", lambda: fct_ecom_order_lifecycle.build(
-            ods("ecom_orders"), build.current("fct_ecom_order_lifecycle")), "upsert"),
+            ods("ecom_orders"), build.current("fct_ecom_order_lifecycle"), _anomalies("ecom", "orders")), "upsert"),
         build.publication("fct_event", lambda: fct_event.build(ods("wechat_events")), "upsert", version=c.SOURCE_VERSION),
     )
 
@@ -329,6 +330,10 @@ def _facts(build: CdmBuild) -> None:
         "partition",
     ))
     build.publish(*later)
+
+
+def _anomalies(source: str, entity: str) -> tuple[AnomalyRule, ...]:
+    return next(contract.anomalies for contract in load_contracts() if (contract.source, contract.entity) == (source, entity))
 
 
 def _publish_audit(build: CdmBuild, run_id: str, published: list[TableLoad]) -> None:

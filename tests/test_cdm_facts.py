@@ -13,9 +13,11 @@ from random import Random
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.config import load_contracts
+from models.ods.anomalies import parse_rules
 from models.cdm import (
     agg_member_trade,
     fct_coupon,
@@ -357,6 +359,11 @@ L3 = {"created_at": ts("2026-01-01 12:00:00"), "paid_at": ts("2026-01-01 12:30:0
       "shipped_at": ts("2026-01-02 08:00:00")}
 
 
+UNSET = {"paid_at": None, "shipped_at": None, "received_at": None, "closed_date": None, "refunded_date": None,
+         "minutes_to_pay": None, "hours_to_ship": None, "hours_to_receive": None, "days_to_refund": None,
+         "anomaly_flags": []}
+
+
 def first(milestones: dict, count: int) -> dict:
     return dict(list(milestones.items())[:count])
 
@@ -379,7 +386,8 @@ LIFECYCLE_DDL = (
     "order_key string, platform string, order_id string, channel_id string, created_at timestamp_ntz, "
     "paid_at timestamp_ntz, shipped_at timestamp_ntz, received_at timestamp_ntz, closed_date date, "
     "refunded_date date, order_status string, status_rank int, minutes_to_pay double, hours_to_ship double, "
-    "hours_to_receive double, days_to_refund int, first_extract_dt date, last_extract_dt date"
+    "hours_to_receive double, days_to_refund int, first_extract_dt date, last_extract_dt date, "
+    "anomaly_flags array<string>"
 )
 
 
@@ -397,23 +405,47 @@ def test_lifecycle_is_the_same_whatever_order_extracts_arrive_in(spark, arrivals
     for name in arrivals:
         output = fct_ecom_order_lifecycle.build(ods(spark, "ecom_orders", EXTRACTS[name]), table)
         table = merged(table, output, ["order_key"])
-    unset = {"paid_at": None, "shipped_at": None, "received_at": None, "closed_date": None, "refunded_date": None,
-             "minutes_to_pay": None, "hours_to_ship": None, "hours_to_receive": None, "days_to_refund": None}
     expected = frame(spark, LIFECYCLE_DDL, [
         # 12 min 45 s to pay; 23 h 21 min to ship; 50 h 26 min 15 s (50.4375 h) to receive.
-        {"order_key": "ecom:tmall:L1", "platform": "tmall", "order_id": "L1", "channel_id": "ecom:tmall", **unset,
+        {"order_key": "ecom:tmall:L1", "platform": "tmall", "order_id": "L1", "channel_id": "ecom:tmall", **UNSET,
          **L1, "order_status": "received", "status_rank": 4, "minutes_to_pay": 12.75, "hours_to_ship": 23.35,
          "hours_to_receive": 50.44, "first_extract_dt": date(2026, 1, 1), "last_extract_dt": date(2026, 1, 4)},
         # Closed on the date of the first extract that showed it closed.
-        {"order_key": "ecom:tmall:L2", "platform": "tmall", "order_id": "L2", "channel_id": "ecom:tmall", **unset,
+        {"order_key": "ecom:tmall:L2", "platform": "tmall", "order_id": "L2", "channel_id": "ecom:tmall", **UNSET,
          **L2, "closed_date": date(2026, 1, 2), "order_status": "closed", "status_rank": 5,
          "first_extract_dt": date(2026, 1, 1), "last_extract_dt": date(2026, 1, 3)},
-        {"order_key": "ecom:jd:L3", "platform": "jd", "order_id": "L3", "channel_id": "ecom:jd", **unset, **L3,
+        {"order_key": "ecom:jd:L3", "platform": "jd", "order_id": "L3", "channel_id": "ecom:jd", **UNSET, **L3,
          "refunded_date": date(2026, 1, 4), "order_status": "refunded", "status_rank": 6, "minutes_to_pay": 30.0,
          "hours_to_ship": 19.5, "days_to_refund": 3, "first_extract_dt": date(2026, 1, 1),
          "last_extract_dt": date(2026, 1, 4)},
     ])
     assertDataFrameEqual(table, expected, checkRowOrder=False)
+
+
+CLOCK_SKEW_RULES = parse_rules([
+    {"name": "paid_before_created", "when": "paid_at < created_at", "action": "flag", "nulls": ["minutes_to_pay"]},
+], "ecom/orders")
+
+
+def test_a_flagged_extract_keeps_its_order_and_nulls_only_the_lag_it_distrusts_for_good(spark):
+    skewed = {"created_at": ts("2026-01-01 10:00:00"), "paid_at": ts("2026-01-01 09:55:00"),
+              "shipped_at": ts("2026-01-01 12:00:00")}
+    flagged = ods(spark, "ecom_orders", [snapshot("tmall", "S1", date(2026, 1, 1), "shipped", **skewed)]).withColumn(
+        "anomaly_flags", F.array(F.lit("paid_before_created")))
+    # The next extract comes from an older ODS partition shape (no flags column) and is clean.
+    clean = ods(spark, "ecom_orders", [snapshot("tmall", "S1", date(2026, 1, 2), "received", **skewed,
+                                                received_at=ts("2026-01-03 12:00:00"))], dt=date(2026, 1, 2))
+    table = None
+    for extract in (flagged, clean):
+        table = merged(table, fct_ecom_order_lifecycle.build(extract, table, CLOCK_SKEW_RULES), ["order_key"])
+
+    expected = frame(spark, LIFECYCLE_DDL, [
+        {"order_key": "ecom:tmall:S1", "platform": "tmall", "order_id": "S1", "channel_id": "ecom:tmall", **UNSET,
+         **skewed, "received_at": ts("2026-01-03 12:00:00"), "order_status": "received", "status_rank": 4,
+         "hours_to_ship": 2.08, "hours_to_receive": 48.0, "first_extract_dt": date(2026, 1, 1),
+         "last_extract_dt": date(2026, 1, 2), "anomaly_flags": ["paid_before_created"]},
+    ])
+    assertDataFrameEqual(table, expected)
 
 
 # --- fct_trade_daily -------------------------------------------------------------------------

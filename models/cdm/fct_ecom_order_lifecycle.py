@@ -13,14 +13,22 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from models.cdm import common as c
+from models.ods.anomalies import FLAGS_COLUMN, AnomalyRule, nulled_unless
 
 STATUS_RANK = {"created": 1, "paid": 2, "shipped": 3, "received": 4, "closed": 5, "refunded": 6}
 MILESTONES = ("created_at", "paid_at", "shipped_at", "received_at", "closed_date", "refunded_date")
 COLUMNS = (
     "order_key", "platform", "order_id", "channel_id", *MILESTONES, "order_status", "status_rank",
     "minutes_to_pay", "hours_to_ship", "hours_to_receive", "days_to_refund", "first_extract_dt", "last_extract_dt",
+    FLAGS_COLUMN,
 )
-FOLDED = ("order_key", "platform", "order_id", *MILESTONES, "status_rank", "first_extract_dt", "last_extract_dt")
+FOLDED = (
+    "order_key", "platform", "order_id", *MILESTONES, "status_rank", "first_extract_dt", "last_extract_dt", FLAGS_COLUMN,
+)
+
+
+def _no_flags() -> Column:
+    return F.array().cast("array<string>")
 
 
 def _rank(status: Column) -> Column:
@@ -43,20 +51,26 @@ def observations(ods_ecom_orders: DataFrame) -> DataFrame:
         _rank(F.col("status")).alias("status_rank"),
         F.col(c.ODS_DT).alias("first_extract_dt"),
         F.col(c.ODS_DT).alias("last_extract_dt"),
+        # ODS partitions loaded before the entity had flag rules have no flags column.
+        (F.coalesce(F.col(FLAGS_COLUMN), _no_flags()) if FLAGS_COLUMN in ods_ecom_orders.columns else _no_flags())
+        .alias(FLAGS_COLUMN),
     )
 
 
-def build(ods_ecom_orders: DataFrame, existing: DataFrame | None) -> DataFrame:
+def build(ods_ecom_orders: DataFrame, existing: DataFrame | None, rules: tuple[AnomalyRule, ...] = ()) -> DataFrame:
     """The folded rows of every order in the extract.
 
     Args:
         ods_ecom_orders: one ``dt`` of ``ods.ecom_orders`` (all versions).
         existing: the current ``cdm.fct_ecom_order_lifecycle``; None before the first run.
+        rules: the entity's anomaly rules: a lag a flag rule of any extract of the order
+            lists in its ``nulls`` stays null (its milestones are kept as written).
     """
     seen = observations(ods_ecom_orders)
     if existing is not None:
         seen = seen.unionByName(
-            existing.join(seen.select("order_key").distinct(), on="order_key", how="left_semi").select(*FOLDED)
+            existing.join(seen.select("order_key").distinct(), on="order_key", how="left_semi")
+            .withColumn(FLAGS_COLUMN, F.coalesce(F.col(FLAGS_COLUMN), _no_flags())).select(*FOLDED)
         )
     folded = (
         seen
@@ -66,8 +80,10 @@ def build(ods_ecom_orders: DataFrame, existing: DataFrame | None) -> DataFrame:
             F.max("status_rank").alias("status_rank"),
             F.min("first_extract_dt").alias("first_extract_dt"),
             F.max("last_extract_dt").alias("last_extract_dt"),
+            F.array_sort(F.array_distinct(F.flatten(F.collect_list(FLAGS_COLUMN)))).alias(FLAGS_COLUMN),
         )
     )
+    flags = F.col(FLAGS_COLUMN)
     status_of = F.create_map(*[F.lit(value) for pair in STATUS_RANK.items() for value in reversed(pair)])
     return folded.select(
         "order_key", "platform", "order_id",
@@ -75,11 +91,15 @@ def build(ods_ecom_orders: DataFrame, existing: DataFrame | None) -> DataFrame:
         *MILESTONES,
         status_of[F.col("status_rank")].alias("order_status"),
         "status_rank",
-        _lag_in(F.col("created_at"), F.col("paid_at"), 60).alias("minutes_to_pay"),
-        _lag_in(F.col("paid_at"), F.col("shipped_at"), 3600).alias("hours_to_ship"),
-        _lag_in(F.col("shipped_at"), F.col("received_at"), 3600).alias("hours_to_receive"),
-        F.datediff(F.col("refunded_date"), F.to_date("paid_at")).alias("days_to_refund"),
-        "first_extract_dt", "last_extract_dt",
+        nulled_unless("minutes_to_pay", rules, flags, _lag_in(F.col("created_at"), F.col("paid_at"), 60))
+        .alias("minutes_to_pay"),
+        nulled_unless("hours_to_ship", rules, flags, _lag_in(F.col("paid_at"), F.col("shipped_at"), 3600))
+        .alias("hours_to_ship"),
+        nulled_unless("hours_to_receive", rules, flags, _lag_in(F.col("shipped_at"), F.col("received_at"), 3600))
+        .alias("hours_to_receive"),
+        nulled_unless("days_to_refund", rules, flags, F.datediff(F.col("refunded_date"), F.to_date("paid_at")))
+        .alias("days_to_refund"),
+        "first_extract_dt", "last_extract_dt", FLAGS_COLUMN,
     )
 
 
