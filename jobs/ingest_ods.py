@@ -23,9 +23,10 @@ from pyspark.sql.utils import AnalysisException
 from jobs import cost, quality
 from jobs.config import Catalog, Settings
 from jobs.publish import Publisher, PublishValidationError, Replace
+from models.ods import anomalies
 from models.ods.contract import EntityContract
 from models.ods.records import KIND_FILE, KIND_FILE_ERROR, KIND_FILE_WARNING, KIND_RECORD, split_records
-from models.ods.typed_records import REASON, accepted_rows, check_records, rejected_rows
+from models.ods.typed_records import REASON, accepted_rows, check_records, file_summary, rejected_rows, type_changes
 
 STATUS_LOADED = "loaded"
 STATUS_FAILED = "failed"
@@ -41,6 +42,11 @@ AUDIT_SCHEMA = T.StructType(
         T.StructField("message", T.StringType(), True),
         T.StructField("warnings", T.ArrayType(T.StringType()), False),
         T.StructField("ingest_run_id", T.StringType(), False),
+        # "<file>: <encoding>" per file read; added after the others, so existing audit
+        # tables gain it on their next write (Replace.add_columns).
+        T.StructField("encodings", T.ArrayType(T.StringType()), True),
+        # Kept rows per anomaly flag rule of the entity.
+        T.StructField("rows_flagged", T.MapType(T.StringType(), T.LongType()), True),
     ]
 )
 
@@ -62,6 +68,9 @@ class EntityLoad:
     status: str = STATUS_FAILED
     message: str | None = None
     warnings: list[str] = field(default_factory=list)
+    encodings: list[str] = field(default_factory=list)
+    # Kept rows per flag rule (conf/sources.yml anomalies).
+    flagged: dict[str, int] = field(default_factory=dict)
     validation: quality.Validation | None = None
     checked: DataFrame | None = None
     rejects: DataFrame | None = None
@@ -73,7 +82,7 @@ class EntityLoad:
     def audit_row(self, run_id: str) -> tuple:
         return (
             self.source, self.entity, self.files, self.rows_in, self.rows_kept, self.rows_rejected,
-            self.status, self.message, self.warnings, run_id,
+            self.status, self.message, self.warnings, run_id, self.encodings, self.flagged,
         )
 
 
@@ -89,7 +98,7 @@ def _day_files(spark: SparkSession, settings: Settings, contract: EntityContract
 
 
 def _inspect_files(records: DataFrame, load: EntityLoad) -> None:
-    """Fills the file count, warnings and rows in; one pass over the split records.
+    """Fills the file count, encodings, warnings and rows in; one pass over the split records.
 
     Raises:
         EntityLoadError: any file of the entity is unusable.
@@ -99,6 +108,7 @@ def _inspect_files(records: DataFrame, load: EntityLoad) -> None:
     if errors:
         raise EntityLoadError("; ".join(errors))
     load.files = sum(row["count"] for row in tally if row.kind == KIND_FILE)
+    load.encodings = sorted(row.message for row in tally if row.kind == KIND_FILE)
     load.warnings = sorted(row.message for row in tally if row.kind == KIND_FILE_WARNING)
     load.rows_in = sum(row["count"] for row in tally if row.kind == KIND_RECORD)
 
@@ -116,24 +126,32 @@ def ingest_entity(
     records = records.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         _inspect_files(records, load)
-        checked = check_records(records, contract, ds, run_id).persist(StorageLevel.MEMORY_AND_DISK)
+        checked = anomalies.apply(check_records(records, contract, ds, run_id), contract.anomalies, ds, REASON)
+        checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
         # Materializes the cache of checked rows before the split records are released.
-        counts = checked.agg(F.count(F.lit(1)).alias("checked"), F.count(REASON).alias("rejected")).first()
+        summary = file_summary(checked, contract).collect()
     finally:
         records.unpersist()
     try:
-        load.rows_rejected = counts.rejected
-        load.rows_kept = counts.checked - counts.rejected
-        if counts.checked != load.rows_in:
-            raise EntityLoadError(f"{load.table}: {load.rows_in} records split but {counts.checked} checked")
+        changed = type_changes(summary, contract)
+        if changed:
+            raise EntityLoadError("; ".join(changed))
+        rows_checked = sum(row.checked for row in summary)
+        load.rows_rejected = sum(row.rejected for row in summary)
+        load.rows_kept = rows_checked - load.rows_rejected
+        if rows_checked != load.rows_in:
+            raise EntityLoadError(f"{load.table}: {load.rows_in} records split but {rows_checked} checked")
         try:
-            written = publisher.publish(load.table, accepted_rows(checked, contract), Replace(dt_predicate(ds))).load.rows
+            # add_columns: a table gains anomaly_flags when its entity gets its first flag rule.
+            kept = accepted_rows(checked, contract)
+            written = publisher.publish(load.table, kept, Replace(dt_predicate(ds), add_columns=True)).load.rows
         except PublishValidationError as error:
             raise EntityLoadError(f"{error}; not published") from error
         finally:
             load.validation = next((v for v in publisher.validations if v.table_name == load.table), None)
         if written != load.rows_kept:
             raise EntityLoadError(f"{load.table}: {load.rows_kept} rows kept but {written} written")
+        load.flagged = anomalies.flagged_counts(kept, contract.anomalies)
     except Exception:
         checked.unpersist()
         raise
@@ -208,7 +226,7 @@ def _publish_audit(spark: SparkSession, publisher: Publisher, ds: date, run_id: 
     audit = spark.createDataFrame([load.audit_row(run_id) for load in loads], AUDIT_SCHEMA)
     publisher.publish(
         "ods.load_audit", audit.withColumn("dt", F.lit(ds)),
-        Replace(f"{dt_predicate(ds)} AND ({_entity_predicate(loads)})"), validate=False,
+        Replace(f"{dt_predicate(ds)} AND ({_entity_predicate(loads)})", add_columns=True), validate=False,
     )
     validated = [load for load in loads if load.validation is not None]
     if validated:
@@ -223,6 +241,6 @@ def _publish_audit(spark: SparkSession, publisher: Publisher, ds: date, run_id: 
             functools.reduce(DataFrame.unionByName, results)
             .withColumn("ingest_run_id", F.lit(run_id))
             .withColumn("dt", F.lit(ds)),
-            Replace(f"{dt_predicate(ds)} AND source IN ({sources}) AND table_name IN ({names})"),
+            Replace(f"{dt_predicate(ds)} AND source IN ({sources}) AND table_name IN ({names})", add_columns=True),
             validate=False,
         )

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 from decimal import Decimal
 
+import pytest
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from models.ods.contract import ColumnSpec, EntityContract
+from jobs.config import load_contracts
+from models.cdm import fct_order, fct_order_item
+from models.ods.contract import ColumnSpec, EntityContract, SignConvention, parse_contract
 from models.ods.records import RECORD_SCHEMA, split_file
-from models.ods.typed_records import accepted_rows, check_records, rejected_rows
+from models.ods.typed_records import (
+    LINEAGE_COLUMNS,
+    TYPE_CHANGE_MIN_VALUES,
+    accepted_rows,
+    check_records,
+    file_summary,
+    rejected_rows,
+    type_changes,
+)
 
 DS = date(2026, 1, 5)
 CONTRACT = EntityContract(
     source="pos",
     entity="orders",
     format="csv",
-    encoding="utf-8",
+    encodings=("utf-8",),
     columns=(
         ColumnSpec("order_id", "string", required=True),
         ColumnSpec("order_time", "timestamp", required=True),
@@ -106,7 +119,7 @@ JSON_CONTRACT = EntityContract(
     source="ecom",
     entity="orders",
     format="jsonl",
-    encoding="utf-8",
+    encodings=("utf-8",),
     columns=(
         ColumnSpec("order_id", "string", required=True),
         ColumnSpec("coupon_ids", "list"),
@@ -146,3 +159,210 @@ def test_nested_json_fields_are_typed_and_bad_shapes_rejected(spark):
         ),
         checkRowOrder=False,
     )
+
+
+def test_a_json_object_where_text_was_sent_is_a_bad_structure(spark):
+    lines = "\n".join(['{"order_id": "E1"}', '{"order_id": {"id": "E2"}}', '{"order_id": ["E3"]}', '{"order_id": 4}'])
+    checked = check_records(
+        spark.createDataFrame(split_file(lines.encode(), "e.jsonl", JSON_CONTRACT), RECORD_SCHEMA), JSON_CONTRACT, DS, "r"
+    )
+    assertDataFrameEqual(accepted_rows(checked, JSON_CONTRACT).select("order_id", "source_line"),
+                         spark.createDataFrame([("E1", 1), ("4", 4)], "order_id string, source_line long"),
+                         checkRowOrder=False)
+    assertDataFrameEqual(
+        rejected_rows(checked, JSON_CONTRACT).select("source_line", "reason"),
+        spark.createDataFrame([(2, "bad_structure:order_id"), (3, "bad_structure:order_id")],
+                              "source_line long, reason string"),
+        checkRowOrder=False,
+    )
+
+
+# --- returns in either sign convention ---------------------------------------------------
+
+POS_CONTRACTS = {c.entity: c for c in load_contracts() if c.source == "pos"}
+ORDERS_HEADER = "order_id,store_id,card_no,mobile,guide_id,order_time,order_type,orig_order_id,total_amount,discount_amount,pay_amount,pay_method"
+# The same day from a till that writes returns positive and from one that writes them negative.
+POSITIVE_RETURNS = {
+    "orders": f"""{ORDERS_HEADER}
+S1,T01,,,,2026-01-05 10:00:00,sale,,100.00,10.00,90.00,cash
+R1,T01,,,,2026-01-05 11:00:00,return,S1,50.00,5.00,45.00,cash
+R2,T01,,,,2026-01-05 11:30:00,return,S1,20.00,0,20.00,cash
+""",
+    "order_items": """order_id,line_no,sku_id,qty,unit_price,amount
+S1,1,A,2,50.00,100.00
+R1,1,A,1,50.00,50.00
+R2,1,B,2,10.00,20.00
+""",
+}
+NEGATIVE_RETURNS = {
+    "orders": f"""{ORDERS_HEADER}
+S1,T01,,,,2026-01-05 10:00:00,sale,,100.00,10.00,90.00,cash
+R1,T01,,,,2026-01-05 11:00:00,return,S1,-50.00,-5.00,-45.00,cash
+R2,T01,,,,2026-01-05 11:30:00,return,S1,-20.00,0,-20.00,cash
+""",
+    "order_items": """order_id,line_no,sku_id,qty,unit_price,amount
+S1,1,A,2,50.00,100.00
+R1,1,A,-1,50.00,-50.00
+R2,1,B,-2,10.00,-20.00
+""",
+}
+# Negative where the convention does not allow it: after the good rows, so lines 2-4 match.
+NOT_RETURNS = {
+    "orders": f"""S9,T01,,,,2026-01-05 12:00:00,sale,,-100.00,-10.00,-90.00,cash
+R9,T01,,,,2026-01-05 12:30:00,return,S1,-50.00,5.00,-45.00,cash
+""",
+    "order_items": """S9,1,A,-2,50.00,100.00
+S9,2,A,2,-50.00,-100.00
+S9,3,A,-2147483648,50.00,-100.00
+""",
+}
+
+
+def pos_day(spark: SparkSession, landing: dict[str, str], entity: str) -> DataFrame:
+    contract = POS_CONTRACTS[entity]
+    path = f"pos/{entity}/dt={DS}/part-0001.csv"
+    records = spark.createDataFrame(split_file(landing[entity].encode("gbk"), path, contract), RECORD_SCHEMA)
+    return check_records(records, contract, DS, "run-1")
+
+
+def cdm_orders(spark: SparkSession, landing: dict[str, str]) -> tuple[DataFrame, DataFrame]:
+    """(fct_order_item, fct_order) of a day that holds only these POS tickets."""
+    ods_orders = accepted_rows(pos_day(spark, landing, "orders"), POS_CONTRACTS["orders"])
+    ods_items = accepted_rows(pos_day(spark, landing, "order_items"), POS_CONTRACTS["order_items"])
+    ecom = next(c for c in load_contracts() if c.table_name == "ecom_orders")
+    no_ecom = check_records(spark.createDataFrame([], RECORD_SCHEMA), ecom, DS, "run-1").select(
+        *ecom.column_names, *LINEAGE_COLUMNS
+    )
+    headers = fct_order.headers(ods_orders, no_ecom)
+    items, _ = fct_order_item.build(fct_order_item.raw_lines(ods_items, no_ecom), headers)
+    # Computed once: the order build reads the lines again.
+    items = spark.createDataFrame(items.collect(), items.schema)
+    no_cards = spark.createDataFrame([], "card_no string, member_id string, effective_from timestamp_ntz")
+    no_stores = spark.createDataFrame([], "store_id string, region_id string")
+    return items, fct_order.build(headers, items, no_cards, no_stores)
+
+
+def test_a_return_written_negative_loads_as_the_same_positive_return(spark):
+    orders = accepted_rows(pos_day(spark, NEGATIVE_RETURNS, "orders"), POS_CONTRACTS["orders"])
+    expected = spark.createDataFrame(
+        [
+            ("S1", "sale", Decimal("100.00"), Decimal("10.00"), Decimal("90.00"), 2),
+            ("R1", "return", Decimal("50.00"), Decimal("5.00"), Decimal("45.00"), 3),
+            ("R2", "return", Decimal("20.00"), Decimal("0.00"), Decimal("20.00"), 4),
+        ],
+        "order_id string, order_type string, total_amount decimal(18,2), discount_amount decimal(18,2), "
+        "pay_amount decimal(18,2), source_line long",
+    )
+    columns = ["order_id", "order_type", "total_amount", "discount_amount", "pay_amount", "source_line"]
+    assertDataFrameEqual(orders.select(*columns), expected, checkRowOrder=False)
+    items = accepted_rows(pos_day(spark, NEGATIVE_RETURNS, "order_items"), POS_CONTRACTS["order_items"])
+    assertDataFrameEqual(
+        items.select("order_id", "line_no", "qty", "unit_price", "amount"),
+        spark.createDataFrame(
+            [("S1", 1, 2, Decimal("50.00"), Decimal("100.00")), ("R1", 1, 1, Decimal("50.00"), Decimal("50.00")),
+             ("R2", 1, 2, Decimal("10.00"), Decimal("20.00"))],
+            "order_id string, line_no int, qty int, unit_price decimal(18,2), amount decimal(18,2)",
+        ),
+        checkRowOrder=False,
+    )
+
+
+def test_both_sign_conventions_give_the_same_cdm_orders_and_lines(spark):
+    positive_items, positive_orders = cdm_orders(spark, POSITIVE_RETURNS)
+    negative_items, negative_orders = cdm_orders(spark, NEGATIVE_RETURNS)
+    assertDataFrameEqual(negative_items, positive_items, checkRowOrder=False)
+    assertDataFrameEqual(negative_orders, positive_orders, checkRowOrder=False)
+    # CDM signs a return itself: the refund is negative there, once.
+    assert sorted((r.order_id, str(r.paid_amount)) for r in negative_orders.collect()) == [
+        ("R1", "-45.00"), ("R2", "-20.00"), ("S1", "90.00"),
+    ]
+
+
+def test_a_negative_sale_or_a_return_of_mixed_signs_is_rejected(spark):
+    day = {entity: NEGATIVE_RETURNS[entity] + NOT_RETURNS[entity] for entity in NOT_RETURNS}
+    orders = rejected_rows(pos_day(spark, day, "orders"), POS_CONTRACTS["orders"])
+    items = rejected_rows(pos_day(spark, day, "order_items"), POS_CONTRACTS["order_items"])
+    assertDataFrameEqual(
+        orders.unionByName(items).select("entity", "source_line", "reason"),
+        spark.createDataFrame(
+            [
+                ("orders", 5, "out_of_range:total_amount; out_of_range:discount_amount; out_of_range:pay_amount"),
+                ("orders", 6, "out_of_range:total_amount; out_of_range:pay_amount"),
+                ("order_items", 5, "out_of_range:qty"),
+                ("order_items", 6, "out_of_range:unit_price; out_of_range:amount"),
+                # Its negation does not fit an int.
+                ("order_items", 7, "out_of_range:qty"),
+            ],
+            "entity string, source_line long, reason string",
+        ),
+        checkRowOrder=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("convention", "message"),
+    [
+        ({"columns": ["order_id"]}, "sign_convention column 'order_id' is not a number column"),
+        ({"columns": ["amount"], "negative_allowed_when": {"column": "kind", "values": ["return"]}},
+         "sign_convention column 'kind' is unknown"),
+        ({"columns": ["amount"], "negative_allowed_when": {"column": "order_id"}}, "sign_convention names 'order_id' but no values"),
+    ],
+)
+def test_a_sign_convention_must_name_number_columns_and_allowed_values(convention, message):
+    entity = {"format": "csv", "sign_convention": convention,
+              "columns": [{"name": "order_id", "type": "string"}, {"name": "amount", "type": "decimal"}]}
+    with pytest.raises(ValueError, match=f"pos/orders: {message}"):
+        parse_contract({"sources": {"pos": {"entities": {"orders": entity}}}})
+
+
+# --- a column whose type changed -----------------------------------------------------------
+
+
+def summary_of(spark: SparkSession, files: dict[str, str]) -> list[Row]:
+    rows = [row for path, text in files.items() for row in split_file(text.encode(), path, CONTRACT)]
+    return file_summary(check_records(spark.createDataFrame(rows, RECORD_SCHEMA), CONTRACT, DS, "r"), CONTRACT).collect()
+
+
+def orders_file(amounts: list[str]) -> str:
+    return "order_id,order_time,order_type,amount\n" + "".join(
+        f"O{i},2026-01-05 10:00:00,sale,{amount}\n" for i, amount in enumerate(amounts)
+    )
+
+
+def test_a_file_whose_column_no_longer_parses_is_named_with_an_example(spark):
+    many = TYPE_CHANGE_MIN_VALUES + 2
+    files = {
+        # Amounts now written with a currency sign: the column changed, not thousands of rows.
+        "pos/orders/changed.csv": orders_file([f"￥{i}.00" for i in range(many)]),
+        # Nine in ten that do not parse are still a change; the blank is not a value.
+        "pos/orders/mostly.csv": orders_file(["1.00", ""] + [f"{i} yuan" for i in range(many * 9)]),
+        # A few bad values among good ones stay row rejects.
+        "pos/orders/few_bad.csv": orders_file(["abc"] + ["1.00"] * many),
+        # Too few values to tell a change from bad rows.
+        "pos/orders/small.csv": orders_file(["abc"] * (TYPE_CHANGE_MIN_VALUES - 1)),
+    }
+    assert type_changes(summary_of(spark, files), CONTRACT) == [
+        f"column amount of file pos/orders/changed.csv: {many} of {many} values do not parse as decimal "
+        "(e.g. '￥0.00'); the source's column type seems to have changed",
+        f"column amount of file pos/orders/mostly.csv: {many * 9} of {many * 9 + 1} values do not parse as decimal "
+        "(e.g. '0 yuan'); the source's column type seems to have changed",
+    ]
+
+
+def test_a_json_field_that_became_an_object_is_a_type_change(spark):
+    lines = "".join(f'{{"order_id": {{"id": "E{i}"}}, "properties": "p{i}"}}\n' for i in range(TYPE_CHANGE_MIN_VALUES))
+    records = spark.createDataFrame(split_file(lines.encode(), "ecom/orders/a.jsonl", JSON_CONTRACT), RECORD_SCHEMA)
+    summary = file_summary(check_records(records, JSON_CONTRACT, DS, "r"), JSON_CONTRACT).collect()
+    assert type_changes(summary, JSON_CONTRACT) == [
+        f"column order_id of file ecom/orders/a.jsonl: {TYPE_CHANGE_MIN_VALUES} of {TYPE_CHANGE_MIN_VALUES} values "
+        "do not parse as string (e.g. '{\"id\": \"E0\"}'); the source's column type seems to have changed",
+        f"column properties of file ecom/orders/a.jsonl: {TYPE_CHANGE_MIN_VALUES} of {TYPE_CHANGE_MIN_VALUES} values "
+        "do not parse as object (e.g. 'p0'); the source's column type seems to have changed",
+    ]
+
+
+def test_file_summary_counts_every_checked_and_rejected_row(spark):
+    summary = summary_of(spark, {"pos/orders/a.csv": orders_file(["1.00", "-1", "x"]), "pos/orders/b.csv": orders_file(["2"])})
+    assert sorted((r.source_file, r.checked, r.rejected, r.amount__present, r.amount__unparsed) for r in summary) == [
+        ("pos/orders/a.csv", 3, 2, 3, 1), ("pos/orders/b.csv", 1, 0, 1, 0),
+    ]

@@ -1,9 +1,10 @@
 """Splits landing files into records: the one step that must see raw bytes.
 
 Runs per file inside Spark tasks (``mapInPandas``) because three things the contract asks
-for are invisible to Spark's CSV and JSON readers: the declared encoding with or without a
-BOM, the physical line number of every record, and the raw text of a record that does not
-parse. Everything after this step is native Spark expressions (``models.ods.typing``).
+for are invisible to Spark's CSV and JSON readers: the declared encodings (tried in order)
+with or without a BOM, the physical line number of every record, and the raw text of a record
+that does not parse. Everything after this step is native Spark expressions
+(``models.ods.typed_records``).
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ from models.ods.contract import EntityContract
 KIND_RECORD = "record"
 KIND_FILE_ERROR = "file_error"
 KIND_FILE_WARNING = "file_warning"
-# One per file read, so the file count needs no second listing of the folder.
+# One per file read, so the file count needs no second listing of the folder; its message is
+# "<file>: <encoding it was read in>" (null when the file could not be read).
 KIND_FILE = "file"
+UTF8 = "utf-8"
+# A file that starts with a BOM is read as UTF-8 whatever the contract declares.
+UTF8_WITH_BOM = "utf-8 (BOM)"
 
 RECORD_SCHEMA = T.StructType(
     [
@@ -35,6 +40,9 @@ RECORD_SCHEMA = T.StructType(
         T.StructField("values", T.ArrayType(T.StringType()), True),
         T.StructField("content_key", T.StringType(), True),
         T.StructField("message", T.StringType(), True),
+        # Columns of a JSON record holding an object or array, so a scalar column that
+        # receives one is told apart from one holding the same text as a string.
+        T.StructField("nested_columns", T.ArrayType(T.StringType()), True),
     ]
 )
 _BOM = "\ufeff"
@@ -55,7 +63,7 @@ def split_records(files: DataFrame, contract: EntityContract) -> DataFrame:
         Rows of ``RECORD_SCHEMA``. ``kind`` is ``record`` (``values`` aligned with the
         contract's columns, ``is_malformed`` when the record cannot be split into them),
         ``file_error`` (the file cannot be used at all), ``file_warning`` (extra or missing
-        optional columns) or ``file`` (one per file read).
+        optional columns) or ``file`` (one per file read, naming the encoding it was read in).
     """
     marker = f"/{contract.source}/{contract.entity}/dt="
 
@@ -64,10 +72,10 @@ def split_records(files: DataFrame, contract: EntityContract) -> DataFrame:
             rows: list[dict[str, Any]] = []
             for path, content in zip(batch["path"], batch["content"]):
                 relative = landing_relative_path(path, marker)
-                rows.append(_file_row(KIND_FILE, relative, None))
                 try:
                     rows.extend(split_file(bytes(content), relative, contract))
                 except FileRejected as error:
+                    rows.append(_file_row(KIND_FILE, relative, None))
                     rows.append(_file_row(KIND_FILE_ERROR, relative, str(error)))
             yield pd.DataFrame(rows, columns=RECORD_SCHEMA.fieldNames())
 
@@ -90,10 +98,13 @@ def _file_row(kind: str, source_file: str, message: str | None) -> dict[str, Any
         "values": None,
         "content_key": None,
         "message": message,
+        "nested_columns": None,
     }
 
 
-def _record_row(source_file: str, line: int, raw: str, values: list[str | None] | None) -> dict[str, Any]:
+def _record_row(
+    source_file: str, line: int, raw: str, values: list[str | None] | None, nested: list[str] | None = None
+) -> dict[str, Any]:
     return {
         "kind": KIND_RECORD,
         "source_file": source_file,
@@ -103,35 +114,52 @@ def _record_row(source_file: str, line: int, raw: str, values: list[str | None] 
         "values": values,
         "content_key": None if values is None else json.dumps(values, ensure_ascii=False),
         "message": None,
+        "nested_columns": nested or None,
     }
 
 
-def decode(content: bytes, encoding: str, source_file: str) -> str:
-    """Decodes a file with its declared encoding, dropping a leading BOM.
+def decode(content: bytes, encodings: tuple[str, ...], source_file: str) -> tuple[str, str]:
+    """Decodes a file with the first of its declared encodings that reads it strictly.
+
+    A UTF-8 BOM settles the question: such a file is UTF-8 whatever is declared. Otherwise the
+    order matters: UTF-8 first, because GBK reads most UTF-8 bytes too, as the wrong characters.
+
+    Returns:
+        The text without a leading BOM, and the encoding it was read in.
 
     Raises:
-        FileRejected: when the bytes are not valid in that encoding.
+        FileRejected: no declared encoding reads the bytes; the message names the file and
+            each encoding tried with where it failed.
     """
-    try:
-        text = content.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as error:
-        raise FileRejected(f"{source_file}: unreadable as {encoding}: {error}") from error
-    return text.removeprefix(_BOM)
+    if content.startswith(_BOM.encode(UTF8)):
+        try:
+            return content.decode(UTF8).removeprefix(_BOM), UTF8_WITH_BOM
+        except UnicodeDecodeError as error:
+            raise FileRejected(f"{source_file}: starts with a UTF-8 BOM but is not UTF-8: {error}") from error
+    failures = []
+    for encoding in encodings:
+        try:
+            return content.decode(encoding), encoding
+        except UnicodeDecodeError as error:
+            failures.append(f"{encoding}: {error}")
+    raise FileRejected(f"{source_file}: unreadable as {' or '.join(encodings)} ({'; '.join(failures)})")
 
 
 def split_file(content: bytes, source_file: str, contract: EntityContract) -> list[dict[str, Any]]:
-    """Splits one file's bytes into record rows and file warnings (``RECORD_SCHEMA`` dicts).
+    """Splits one file's bytes into its ``file`` row, record rows and file warnings
+    (``RECORD_SCHEMA`` dicts).
 
     Raises:
         FileRejected: the file cannot be decoded, has no header or lacks a required column.
     """
-    text = decode(content, contract.encoding, source_file)
+    text, encoding = decode(content, contract.encodings, source_file)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    file_row = _file_row(KIND_FILE, source_file, f"{source_file}: {encoding}")
     if contract.format == "csv":
-        return _split_csv(lines, source_file, contract)
-    return _split_jsonl(lines, source_file, contract)
+        return [file_row, *_split_csv(lines, source_file, contract)]
+    return [file_row, *_split_jsonl(lines, source_file, contract)]
 
 
 def _csv_rows(lines: list[str]) -> Iterator[tuple[int, str, list[str]]]:
@@ -217,14 +245,17 @@ def _split_jsonl(lines: list[str], source_file: str, contract: EntityContract) -
             continue
         try:
             document = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
+            # ValueError covers JSONDecodeError and integers past Python's digit limit;
+            # RecursionError, arrays nested thousands deep.
             document = None
         if not isinstance(document, dict):
             rows.append(_record_row(source_file, index, raw, None))
             continue
         unexpected.update(key for key in document if key not in expected)
         values = [_json_text(document.get(name)) for name in contract.column_names]
-        rows.append(_record_row(source_file, index, raw, values))
+        nested = [name for name in contract.column_names if isinstance(document.get(name), (dict, list))]
+        rows.append(_record_row(source_file, index, raw, values, nested))
     rows += [
         _file_row(KIND_FILE_WARNING, source_file, f"{source_file}: unexpected field {name!r} ignored")
         for name in sorted(unexpected)

@@ -2,19 +2,24 @@
 
 Pure transforms of native Spark expressions: ``check_records`` adds typed columns and a
 ``reject_reason`` to every record; ``accepted_rows`` and ``rejected_rows`` select the two
-published shapes from it, so the caller can cache once and write both.
+published shapes from it, so the caller can cache once and write both; ``file_summary`` counts
+each file's rows and the values of each column that did not parse, from which
+``type_changes`` names the files whose source changed a column's type.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
+from dataclasses import dataclass
 from datetime import date
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from models.ods import reasons
-from models.ods.contract import ColumnSpec, EntityContract
+from models.ods import anomalies, reasons
+from models.ods.contract import ColumnSpec, EntityContract, SignConvention
 from models.ods.records import KIND_RECORD
 
 MONEY = T.DecimalType(18, 2)
@@ -26,6 +31,13 @@ ITEM_TEXT = T.ArrayType(
 LINEAGE_COLUMNS = ("source_file", "source_line", "ingest_run_id", "dt")
 REJECT_COLUMNS = ("source", "entity", "source_file", "source_line", "raw_text", "reason", "ingest_run_id", "dt")
 REASON = "reject_reason"
+NUMBER_TYPES = {"decimal": MONEY, "int": T.IntegerType()}
+# The columns that did not parse as their type, with the raw value: read by file_summary.
+UNPARSED = "unparsed"
+# A file whose values of one column mostly do not parse has a changed column, not bad rows;
+# below this many values a file is too small to tell the two apart.
+TYPE_CHANGE_MIN_VALUES = 10
+TYPE_CHANGE_SHARE = 0.9
 
 
 def _typed_items(parsed: Column) -> Column:
@@ -59,13 +71,30 @@ def _first_reason(*candidates: Column | None) -> Column | None:
     return present[0] if len(present) == 1 else F.coalesce(*present)
 
 
-def typed_column(spec: ColumnSpec, contract: EntityContract, text: Column) -> tuple[Column, Column | None]:
-    """The typed value of one column and the reason it is bad (null when it is fine).
+@dataclass(frozen=True)
+class TypedColumn:
+    """One contract column checked: its typed value and what may be wrong with it.
+
+    Attributes:
+        value: the typed value, null when blank or when the text does not parse.
+        reason: why the value is bad apart from its range (null when fine or not checked).
+        unparsed: true when a value is present but is not of the column's type at all.
+    """
+
+    value: Column
+    reason: Column | None
+    unparsed: Column | None
+
+
+def typed_column(spec: ColumnSpec, contract: EntityContract, text: Column, is_nested: Column) -> TypedColumn:
+    """Types one column and says why it is bad; the range check (``min``) comes later, once
+    the row's sign convention is applied (:func:`signed_values`).
 
     Args:
         spec: the column's contract.
         contract: the entity (time and date formats).
         text: the raw string value, null when absent.
+        is_nested: true when the JSON value was an object or array.
     """
     blank = text.isNull() | (F.trim(text) == "")
     value = F.when(~blank, F.trim(text))
@@ -74,34 +103,75 @@ def typed_column(spec: ColumnSpec, contract: EntityContract, text: Column) -> tu
     def unless_blank(code: str, bad: Column) -> Column:
         return F.when(~blank & bad, F.lit(reasons.column_reason(code, spec.name)))
 
+    def parsed(typed: Column, code: str) -> TypedColumn:
+        return TypedColumn(typed, _first_reason(missing, unless_blank(code, typed.isNull())), ~blank & typed.isNull())
+
     if spec.type == "string":
-        return F.when(~blank, text), missing
+        # A JSON object or array where the source used to send text is a changed field, not text.
+        return TypedColumn(
+            F.when(~blank, text), _first_reason(missing, unless_blank(reasons.BAD_STRUCTURE, is_nested)), is_nested
+        )
     if spec.type == "enum":
-        return value, _first_reason(missing, unless_blank(reasons.BAD_ENUM, ~value.isin(*spec.values)))
+        return TypedColumn(value, _first_reason(missing, unless_blank(reasons.BAD_ENUM, ~value.isin(*spec.values))), None)
     if spec.type == "timestamp":
         # Landing times are Asia/Shanghai wall-clock times; TIMESTAMP_NTZ keeps them as written
         # for every reader (Python, pandas, JDBC) whatever its own time zone. Parsing and the
         # cast use the same session zone, so the wall-clock value survives exactly.
-        parsed = F.coalesce(*[F.try_to_timestamp(value, F.lit(pattern)) for pattern in contract.time_formats])
-        typed = parsed.cast(T.TimestampNTZType())
-        return typed, _first_reason(missing, unless_blank(reasons.BAD_TIMESTAMP, typed.isNull()))
+        timestamp = F.coalesce(*[F.try_to_timestamp(value, F.lit(pattern)) for pattern in contract.time_formats])
+        return parsed(timestamp.cast(T.TimestampNTZType()), reasons.BAD_TIMESTAMP)
     if spec.type == "date":
-        typed = F.try_to_date(value, contract.date_format)
-        return typed, _first_reason(missing, unless_blank(reasons.BAD_DATE, typed.isNull()))
+        return parsed(F.try_to_date(value, contract.date_format), reasons.BAD_DATE)
     if spec.type in ("decimal", "int"):
-        pattern, target = (DECIMAL_PATTERN, MONEY) if spec.type == "decimal" else (INT_PATTERN, T.IntegerType())
-        typed = F.when(value.rlike(pattern), value.try_cast(target))
-        below_min = None
-        if spec.min is not None:
-            below_min = F.when(typed < F.lit(spec.min), F.lit(reasons.column_reason(reasons.OUT_OF_RANGE, spec.name)))
-        return typed, _first_reason(missing, unless_blank(reasons.BAD_NUMBER, typed.isNull()), below_min)
+        pattern = DECIMAL_PATTERN if spec.type == "decimal" else INT_PATTERN
+        return parsed(F.when(value.rlike(pattern), value.try_cast(NUMBER_TYPES[spec.type])), reasons.BAD_NUMBER)
     if spec.type == "items":
-        parsed = F.from_json(value, ITEM_TEXT)
-        typed = _typed_items(parsed)
-        return typed, _first_reason(missing, unless_blank(reasons.BAD_STRUCTURE, parsed.isNull() | _bad_items(typed)))
+        items = F.from_json(value, ITEM_TEXT)
+        typed = _typed_items(items)
+        bad = unless_blank(reasons.BAD_STRUCTURE, items.isNull() | _bad_items(typed))
+        return TypedColumn(typed, _first_reason(missing, bad), ~blank & items.isNull())
     shape = T.ArrayType(T.StringType()) if spec.type == "list" else T.MapType(T.StringType(), T.StringType())
-    typed = F.from_json(value, shape)
-    return typed, _first_reason(missing, unless_blank(reasons.BAD_STRUCTURE, typed.isNull()))
+    return parsed(F.from_json(value, shape), reasons.BAD_STRUCTURE)
+
+
+def _any(conditions: list[Column]) -> Column:
+    return functools.reduce(operator.or_, [F.coalesce(condition, F.lit(False)) for condition in conditions])
+
+
+def signed_values(values: dict[str, Column], contract: EntityContract) -> dict[str, Column]:
+    """The typed values with a row written negative (per ``rule``) turned positive.
+
+    A row is written negative when its ``rule.columns`` hold at least one negative value and
+    no positive one, and ``rule.allowed_column`` (if any) holds an allowed value. Other rows
+    keep their values, so a stray negative still fails its range check. A value whose
+    negation does not fit its type (the smallest int) becomes null, for the range check to
+    report.
+    """
+    rule = contract.sign_convention
+    if rule is None:
+        return values
+    number_types = {column.name: NUMBER_TYPES[column.type] for column in contract.columns if column.name in rule.columns}
+    signed = [values[name] for name in rule.columns]
+    written_negative = _any([value < 0 for value in signed]) & ~_any([value > 0 for value in signed])
+    if rule.allowed_column is not None:
+        written_negative = written_negative & values[rule.allowed_column].isin(*rule.allowed_values)
+    return {
+        # try_subtract widens a decimal by one digit; the cast gives back the column's type.
+        name: F.when(written_negative, F.try_subtract(F.lit(0), value).cast(number_types[name])).otherwise(value)
+        if name in rule.columns
+        else value
+        for name, value in values.items()
+    }
+
+
+def _range_reason(spec: ColumnSpec, typed: Column, value: Column, rule: SignConvention | None) -> Column | None:
+    """``out_of_range`` when the value, after the sign convention, is below the column's
+    minimum (zero for a column that changes sign with its row) or lost in the negation."""
+    signed = rule is not None and spec.name in rule.columns
+    low = spec.min if spec.min is not None else (0 if signed else None)
+    if low is None:
+        return None
+    out_of_range = (value < F.lit(low)) | (typed.isNotNull() & value.isNull())
+    return F.when(out_of_range, F.lit(reasons.column_reason(reasons.OUT_OF_RANGE, spec.name)))
 
 
 def check_records(records: DataFrame, contract: EntityContract, ds: date, run_id: str) -> DataFrame:
@@ -109,7 +179,8 @@ def check_records(records: DataFrame, contract: EntityContract, ds: date, run_id
 
     A record is rejected when it is malformed, when any column breaks the contract (all its
     reasons are listed in column order) or when it repeats an earlier record of the day
-    exactly (the first by file and line is kept).
+    exactly (the first by file and line is kept). A row written in the negative sign
+    convention (``contract.sign_convention``) loads with those numbers positive.
 
     Args:
         records: output of ``models.ods.records.split_records`` for one entity and ds.
@@ -119,11 +190,17 @@ def check_records(records: DataFrame, contract: EntityContract, ds: date, run_id
     """
     rows = records.where(F.col("kind") == KIND_RECORD)
     first_copy = Window.partitionBy("content_key").orderBy("source_file", "source_line")
-    typed_columns = []
+    checked = {
+        spec.name: typed_column(
+            spec, contract, F.col("values")[index], F.coalesce(F.array_contains("nested_columns", spec.name), F.lit(False))
+        )
+        for index, spec in enumerate(contract.columns)
+    }
+    values = signed_values({name: column.value for name, column in checked.items()}, contract)
     column_reasons = []
-    for index, spec in enumerate(contract.columns):
-        typed, reason = typed_column(spec, contract, F.col("values")[index])
-        typed_columns.append(typed.alias(spec.name))
+    for spec in contract.columns:
+        out_of_range = _range_reason(spec, checked[spec.name].value, values[spec.name], contract.sign_convention)
+        reason = _first_reason(checked[spec.name].reason, out_of_range)
         if reason is not None:
             column_reasons.append(reason)
     duplicate = F.when(
@@ -132,20 +209,29 @@ def check_records(records: DataFrame, contract: EntityContract, ds: date, run_id
     reason = F.when(F.col("is_malformed"), F.lit(reasons.MALFORMED_RECORD)).otherwise(
         F.nullif(F.concat_ws(reasons.REASON_SEPARATOR, *column_reasons, duplicate), F.lit(""))
     )
+    unparsed = [
+        F.when(column.unparsed, F.struct(F.lit(name).alias("column"), F.col("values")[index].alias("value")))
+        for index, (name, column) in enumerate(checked.items())
+        if column.unparsed is not None
+    ]
     return rows.select(
-        *typed_columns,
+        *[values[name].alias(name) for name in contract.column_names],
         "source_file",
         "source_line",
         "raw_text",
         F.lit(run_id).alias("ingest_run_id"),
         F.lit(ds).alias("dt"),
         reason.alias(REASON),
+        F.filter(F.array(*unparsed), lambda item: item.isNotNull()).alias(UNPARSED)
+        if unparsed
+        else F.array().cast("array<struct<column:string,value:string>>").alias(UNPARSED),
     )
 
 
 def accepted_rows(checked: DataFrame, contract: EntityContract) -> DataFrame:
     """The typed ODS table rows: contract columns then lineage."""
-    return checked.where(F.col(REASON).isNull()).select(*contract.column_names, *LINEAGE_COLUMNS)
+    extra = anomalies.flag_columns(contract.anomalies)
+    return checked.where(F.col(REASON).isNull()).select(*contract.column_names, *extra, *LINEAGE_COLUMNS)
 
 
 def rejected_rows(checked: DataFrame, contract: EntityContract) -> DataFrame:
@@ -160,3 +246,56 @@ def rejected_rows(checked: DataFrame, contract: EntityContract) -> DataFrame:
         "ingest_run_id",
         "dt",
     )
+
+
+def _type_checked(contract: EntityContract) -> tuple[str, ...]:
+    # An enum's unknown value is a value problem, not a type change.
+    return tuple(column.name for column in contract.columns if column.type != "enum")
+
+
+def _is_column(name: str):
+    # A one-argument function: F.filter passes an element's index to a second argument.
+    return lambda item: item["column"] == F.lit(name)
+
+
+def file_summary(checked: DataFrame, contract: EntityContract) -> DataFrame:
+    """Per file: records checked, records rejected, and per column the values present and
+    those that did not parse (with the smallest as an example), as input to :func:`type_changes`."""
+    per_column = []
+    for name in _type_checked(contract):
+        unparsed = F.filter(UNPARSED, _is_column(name))
+        is_unparsed = F.size(unparsed) > 0
+        per_column += [
+            F.count(F.when(F.col(name).isNotNull() | is_unparsed, True)).alias(f"{name}__present"),
+            F.count(F.when(is_unparsed, True)).alias(f"{name}__unparsed"),
+            F.min(F.get(unparsed, 0)["value"]).alias(f"{name}__example"),
+        ]
+    return checked.groupBy("source_file").agg(
+        F.count(F.lit(1)).alias("checked"), F.count(REASON).alias("rejected"), *per_column
+    )
+
+
+def type_changes(summary: list[Row], contract: EntityContract) -> list[str]:
+    """The files whose values of a column mostly do not parse as its type, one message each.
+
+    A source that changed a column's type (a number now written with a currency sign, a
+    field now an object) would otherwise turn every row of the file into a reject with the
+    same reason; the file is refused instead so the change is seen. A few bad values among
+    good ones stay row rejects.
+
+    Args:
+        summary: the collected rows of :func:`file_summary`.
+        contract: the entity's landing contract.
+    """
+    messages = []
+    types = {column.name: column.type for column in contract.columns}
+    for row in sorted(summary, key=lambda r: r.source_file):
+        for name in _type_checked(contract):
+            present, unparsed = row[f"{name}__present"], row[f"{name}__unparsed"]
+            if present >= TYPE_CHANGE_MIN_VALUES and unparsed >= TYPE_CHANGE_SHARE * present:
+                messages.append(
+                    f"column {name} of file {row.source_file}: {unparsed} of {present} values do not parse "
+                    f"as {types[name]} (e.g. {row[f'{name}__example']!r}); the source's column type seems "
+                    "to have changed"
+                )
+    return messages
