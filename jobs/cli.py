@@ -33,6 +33,7 @@ def _run(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from jobs.catalog import register_tables
+    from jobs.config import STAGES_NEEDING_PII_SALT, MissingPiiSalt, pii_salt
     from jobs.ledger import open_ledger
     from jobs.pipeline import unknown_sources
     from jobs.spark import get_spark
@@ -44,6 +45,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.source and (unknown := unknown_sources(args.source)):
         print(unknown, file=sys.stderr)
         return 2
+    # Before Spark starts: without the salt the day would fail only after its ODS load.
+    if args.stage in (None, *STAGES_NEEDING_PII_SALT):
+        try:
+            pii_salt()
+        except MissingPiiSalt as error:
+            print(f"REFUSED {error}", file=sys.stderr)
+            return 2
     settings = load_settings(landing=args.landing, lakehouse=args.lakehouse)
     catalog = load_catalog()
     spark = get_spark(settings)
@@ -126,11 +134,17 @@ def _check_rejects(args: argparse.Namespace) -> int:
 def _sql(args: argparse.Namespace) -> int:
     from pyspark.errors import AnalysisException
 
-    spark, _, _ = _session(args)
+    from jobs.access import RestrictedTableError, refuse_restricted_reads
+
+    spark, settings, catalog = _session(args)
     try:
+        refuse_restricted_reads(spark, settings, catalog, args.query, args.role)
         spark.sql(args.query).show(args.limit, truncate=False)
     except AnalysisException as error:
         print(f"FAILED {error}", file=sys.stderr)
+        return 1
+    except RestrictedTableError as error:
+        print(f"REFUSED {error}", file=sys.stderr)
         return 1
     return 0
 
@@ -187,13 +201,18 @@ def _oneid_lookup(args: argparse.Namespace) -> int:
 
 
 def _segment_export(args: argparse.Namespace) -> int:
+    from jobs.access import RestrictedTableError, catalog_for
     from jobs.build_ads import export_segment
 
     spark, settings, catalog = _session(args)
     try:
-        path, rows = export_segment(spark, settings, catalog, args.name, args.ds, Path(args.out) if args.out else None)
+        path, rows = export_segment(spark, settings, catalog_for(catalog, args.role), args.name, args.ds,
+                                    Path(args.out) if args.out else None)
     except ValueError as error:
         print(f"FAILED {error}")
+        return 1
+    except RestrictedTableError as error:
+        print(f"REFUSED {error}")
         return 1
     print(f"wrote {rows} members of segment {args.name} (ds {args.ds}) to {path}")
     return 0
@@ -251,6 +270,15 @@ def _compare(args: argparse.Namespace) -> int:
     different = [item.table for item in results if not item.same]
     print(f"{len(results) - len(different)} of {len(results)} tables the same" + (f"; different: {', '.join(different)}" if different else ""))
     return 1 if different else 0
+
+
+def _role_argument(command: argparse.ArgumentParser) -> None:
+    """``--role``: who reads, for the commands analysts use (jobs/access.py)."""
+    from jobs.access import ANALYST, ROLE_OPTION, ROLES
+
+    command.add_argument(ROLE_OPTION, choices=ROLES, default=ANALYST,
+                         help="an analyst (the default) cannot read the restricted tables of conf/catalog.yml "
+                              "(raw identifiers, SPEC section 4); a data engineer can")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -311,6 +339,7 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--ds", type=_date, required=True, help="business date the ADS stage ran for")
     export.add_argument("--out", help="CSV file to write (default: exports/{name}_{ds}.csv)")
     export.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
+    _role_argument(export)
     export.set_defaults(handler=_segment_export)
 
     tags = commands.add_parser("tags", help="the tag catalog in conf/tags")
@@ -349,6 +378,7 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
     sql.add_argument("--limit", type=int, default=50)
+    _role_argument(sql)
     sql.set_defaults(handler=_sql)
     return root
 

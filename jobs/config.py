@@ -208,20 +208,28 @@ def load_cdm_settings() -> CdmSettings:
 
 
 PII_SALT_VARIABLE = "CDP_PII_SALT"
+# The stages that mask and hash identifiers with the salt (`cdp run` checks it before they start).
+STAGES_NEEDING_PII_SALT = ("cdm", "oneid")
+
+
+class MissingPiiSalt(RuntimeError):
+    """``CDP_PII_SALT`` is unset or empty."""
 
 
 def pii_salt() -> str:
     """The salt of every masked-and-hashed identifier; only ever from the environment (SPEC 4).
 
     Raises:
-        RuntimeError: the variable is unset or empty.
+        MissingPiiSalt: the variable is unset or empty, with what to set and how.
     """
     salt = os.environ.get(PII_SALT_VARIABLE, "")
     if not salt:
-        raise RuntimeError(
-            f"{PII_SALT_VARIABLE} is not set: the CDM hashes mobiles and emails with it. "
-            "`make setup` writes a local one to .secrets/pii_salt; export it with "
-            "`export CDP_PII_SALT=$(cat .secrets/pii_salt)` or use the Makefile targets."
+        raise MissingPiiSalt(
+            f"{PII_SALT_VARIABLE} is not set: the CDM and OneID stages hash mobiles and emails with it "
+            "(SPEC section 4), and a lakehouse keeps one salt for life, since another one changes every hash. "
+            "On this machine `make setup` writes a local salt to .secrets/pii_salt: "
+            f"`export {PII_SALT_VARIABLE}=$(cat .secrets/pii_salt)` (the Makefile and the demo do so). "
+            "Elsewhere, set it from your secret store."
         )
     return salt
 

@@ -7,7 +7,11 @@ demo=${1:-demo} start=${2:-2026-01-01} days=${3:-3} persons=${4:-10000}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 export CDP_LANDING="$repo/$demo/landing" CDP_LAKEHOUSE="$repo/$demo/lakehouse"
-export CDP_PII_SALT="${CDP_PII_SALT:-$(cat .secrets/pii_salt)}"
+if [ -z "${CDP_PII_SALT:-}" ]; then
+    # The CDM and OneID stages refuse to run without a salt (SPEC section 4); set-up wrote one.
+    echo "CDP_PII_SALT is not set: the demo uses the local salt in .secrets/pii_salt (written by make setup)"
+    export CDP_PII_SALT="$(cat .secrets/pii_salt)"
+fi
 
 rm -rf "$CDP_LANDING" "$CDP_LAKEHOUSE"
 .venv/bin/cdp generate --out "$CDP_LANDING" --persons "$persons" --start "$start" --days "$days" --seed 7 | tail -n 1
@@ -15,7 +19,8 @@ rm -rf "$CDP_LANDING" "$CDP_LAKEHOUSE"
 last=$(date -d "$start + $((days - 1)) day" +%F)
 .venv/bin/cdp run --ds "$start" --to "$last"
 .venv/bin/cdp check-rejects --truth "$CDP_LANDING/_truth"
-# Row counts of the CDM tables after the last day.
+# Row counts of the CDM and OneID tables after the last day. Some are restricted (raw
+# identifiers), so the counts are read as the data engineer who runs the demo.
 counts=""
 for table in dim_date dim_region dim_store dim_product dim_channel dim_member fct_order fct_order_item \
              fct_ecom_order_lifecycle fct_trade_daily agg_member_trade fct_points fct_coupon fct_event \
@@ -25,7 +30,7 @@ done
 for table in id_mapping profile merge_log one_id_alias shared_identifiers record_identity; do
     counts+=" UNION ALL SELECT 'oneid.$table' AS table_name, count(*) AS row_count FROM oneid.$table"
 done
-.venv/bin/cdp sql "$counts" --limit 50
+.venv/bin/cdp sql "$counts" --limit 50 --role data-engineer
 .venv/bin/cdp oneid evaluate --truth "$CDP_LANDING/_truth"
 # The ADS layer on the last day: who the customers are, what the tags cover, one segment exported.
 .venv/bin/cdp sql "SELECT 'rfm' AS part, rfm_segment_name AS value, count(*) AS one_ids FROM ads.member_rfm WHERE ds = DATE'$last' GROUP BY 1, 2

@@ -69,8 +69,8 @@ def test_tags_check_and_segment_export_fail_with_the_reason(built, tmp_path, cap
 
 def test_sql_prints_an_analysis_error_instead_of_a_traceback(built, capsys):
     lakehouse = ["--lakehouse", built.settings.lakehouse]
-    assert cli.main(["sql", "SELECT count(*) AS n FROM oneid.id_mapping", *lakehouse]) == 0
+    assert cli.main(["sql", "SELECT count(*) AS n FROM oneid.profile", *lakehouse]) == 0
     assert "|n" in capsys.readouterr().out
-    assert cli.main(["sql", "SELECT no_such_column FROM oneid.id_mapping", *lakehouse]) == 1
+    assert cli.main(["sql", "SELECT no_such_column FROM oneid.profile", *lakehouse]) == 1
     assert "FAILED [UNRESOLVED_COLUMN.WITH_SUGGESTION] A column, variable, or function parameter with name " \
            "`no_such_column` cannot be resolved." in capsys.readouterr().err
