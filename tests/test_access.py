@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import date
 
 import pytest
 
 from jobs import access, catalog as tables, cli, spark as spark_factory
-from jobs.config import PII_SALT_VARIABLE, load_catalog
+from jobs.config import PII_SALT_VARIABLE, conf_dir, load_catalog
 
 RESTRICTED, OPEN = "ods.crm_members", "oneid.profile"
 RAW_MOBILE, MASKED_MOBILE = "13800138000", "138****8000"
@@ -107,6 +108,13 @@ def test_the_analyst_catalog_refuses_restricted_tables_only():
     with pytest.raises(access.RestrictedTableError, match=f"table {RESTRICTED} is restricted"):
         analyst.table(RESTRICTED)
     assert access.catalog_for(catalog, access.DATA_ENGINEER).table(RESTRICTED).restricted
+
+
+def test_the_cluster_grants_keep_exactly_the_restricted_tables_from_analysts():
+    profile = (conf_dir() / "env" / "cluster.yml").read_text(encoding="utf-8")
+    never_granted = profile.split("Never granted to analysts")[1].split("# With Hive")[0]
+    named = set(re.findall(r"\b(?:ods|cdm|oneid|ads|ops)\.[a-z_]+", never_granted))
+    assert named == {name for name, table in load_catalog().tables.items() if table.restricted}
 
 
 class SparkStarted(Exception):
