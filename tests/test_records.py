@@ -108,9 +108,11 @@ def test_file_no_declared_encoding_reads_is_rejected_naming_file_and_encodings_t
 
 def test_encoding_is_declared_as_one_name_or_a_list_and_must_exist():
     def entity(**declared) -> dict:
-        return {"entities": {"orders": {"format": "csv", "columns": [{"name": "order_id", "type": "string"}], **declared}}}
+        orders = {"format": "csv", "columns": [{"name": "order_id", "type": "string"}], **declared}
+        return {"entities": {"orders": orders}}
 
-    contracts = parse_contract({"sources": {"pos": {"encoding": "gbk", **entity()}, "crm": entity(encoding=["utf-8", "gbk"])}})
+    sources = {"pos": {"encoding": "gbk", **entity()}, "crm": entity(encoding=["utf-8", "gbk"])}
+    contracts = parse_contract({"sources": sources})
     assert [c.encodings for c in contracts] == [("gbk",), ("utf-8", "gbk")]
     with pytest.raises(ValueError, match=r"pos/orders: unknown encoding 'gbk2312'"):
         parse_contract({"sources": {"pos": entity(encoding=["utf-8", "gbk2312"])}})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -13,7 +12,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs.config import load_contracts
 from models.cdm import fct_order, fct_order_item
-from models.ods.contract import ColumnSpec, EntityContract, SignConvention, parse_contract
+from models.ods.contract import ColumnSpec, EntityContract, parse_contract
 from models.ods.records import RECORD_SCHEMA, split_file
 from models.ods.typed_records import (
     LINEAGE_COLUMNS,
@@ -163,9 +162,8 @@ def test_nested_json_fields_are_typed_and_bad_shapes_rejected(spark):
 
 def test_a_json_object_where_text_was_sent_is_a_bad_structure(spark):
     lines = "\n".join(['{"order_id": "E1"}', '{"order_id": {"id": "E2"}}', '{"order_id": ["E3"]}', '{"order_id": 4}'])
-    checked = check_records(
-        spark.createDataFrame(split_file(lines.encode(), "e.jsonl", JSON_CONTRACT), RECORD_SCHEMA), JSON_CONTRACT, DS, "r"
-    )
+    records = spark.createDataFrame(split_file(lines.encode(), "e.jsonl", JSON_CONTRACT), RECORD_SCHEMA)
+    checked = check_records(records, JSON_CONTRACT, DS, "r")
     assertDataFrameEqual(accepted_rows(checked, JSON_CONTRACT).select("order_id", "source_line"),
                          spark.createDataFrame([("E1", 1), ("4", 4)], "order_id string, source_line long"),
                          checkRowOrder=False)
@@ -208,7 +206,7 @@ R2,1,B,-2,10.00,-20.00
 }
 # Negative where the convention does not allow it: after the good rows, so lines 2-4 match.
 NOT_RETURNS = {
-    "orders": f"""S9,T01,,,,2026-01-05 12:00:00,sale,,-100.00,-10.00,-90.00,cash
+    "orders": """S9,T01,,,,2026-01-05 12:00:00,sale,,-100.00,-10.00,-90.00,cash
 R9,T01,,,,2026-01-05 12:30:00,return,S1,-50.00,5.00,-45.00,cash
 """,
     "order_items": """S9,1,A,-2,50.00,100.00
@@ -305,7 +303,8 @@ def test_a_negative_sale_or_a_return_of_mixed_signs_is_rejected(spark):
         ({"columns": ["order_id"]}, "sign_convention column 'order_id' is not a number column"),
         ({"columns": ["amount"], "negative_allowed_when": {"column": "kind", "values": ["return"]}},
          "sign_convention column 'kind' is unknown"),
-        ({"columns": ["amount"], "negative_allowed_when": {"column": "order_id"}}, "sign_convention names 'order_id' but no values"),
+        ({"columns": ["amount"], "negative_allowed_when": {"column": "order_id"}},
+         "sign_convention names 'order_id' but no values"),
     ],
 )
 def test_a_sign_convention_must_name_number_columns_and_allowed_values(convention, message):
@@ -320,7 +319,8 @@ def test_a_sign_convention_must_name_number_columns_and_allowed_values(conventio
 
 def summary_of(spark: SparkSession, files: dict[str, str]) -> list[Row]:
     rows = [row for path, text in files.items() for row in split_file(text.encode(), path, CONTRACT)]
-    return file_summary(check_records(spark.createDataFrame(rows, RECORD_SCHEMA), CONTRACT, DS, "r"), CONTRACT).collect()
+    checked = check_records(spark.createDataFrame(rows, RECORD_SCHEMA), CONTRACT, DS, "r")
+    return file_summary(checked, CONTRACT).collect()
 
 
 def orders_file(amounts: list[str]) -> str:
@@ -362,7 +362,28 @@ def test_a_json_field_that_became_an_object_is_a_type_change(spark):
 
 
 def test_file_summary_counts_every_checked_and_rejected_row(spark):
-    summary = summary_of(spark, {"pos/orders/a.csv": orders_file(["1.00", "-1", "x"]), "pos/orders/b.csv": orders_file(["2"])})
+    files = {"pos/orders/a.csv": orders_file(["1.00", "-1", "x"]), "pos/orders/b.csv": orders_file(["2"])}
+    summary = summary_of(spark, files)
     assert sorted((r.source_file, r.checked, r.rejected, r.amount__present, r.amount__unparsed) for r in summary) == [
         ("pos/orders/a.csv", 3, 2, 3, 1), ("pos/orders/b.csv", 1, 0, 1, 0),
+    ]
+
+
+def test_dates_and_times_outside_years_1_to_9999_are_bad_values(spark):
+    landing = """order_id,order_time,birthday,order_type,qty,amount,note
+O1,0000-01-05 10:00:00,1990-01-01,sale,1,1.00,
+O2,2026-01-05 10:00:00,+10000-01-01,sale,1,1.00,
+O3,0001-01-01 00:00:00,9999-12-31,sale,1,1.00,
+"""
+    records = spark.createDataFrame(split_file(landing.encode(), "a.csv", CONTRACT), RECORD_SCHEMA)
+    checked = check_records(records, CONTRACT, DS, "run-1")
+    assertDataFrameEqual(
+        rejected_rows(checked, CONTRACT).select("source_line", "reason"),
+        spark.createDataFrame(
+            [(2, "bad_timestamp:order_time"), (3, "bad_date:birthday")], "source_line long, reason string"
+        ),
+        checkRowOrder=False,
+    )
+    assert [(r.order_time, r.birthday) for r in accepted_rows(checked, CONTRACT).collect()] == [
+        (datetime(1, 1, 1), date(9999, 12, 31))
     ]

@@ -86,7 +86,9 @@ class EntityContract:
         if rule.allowed_column is not None and types.get(rule.allowed_column) is None:
             raise ValueError(f"{self.source}/{self.entity}: sign_convention column {rule.allowed_column!r} is unknown")
         if rule.allowed_column is not None and not rule.allowed_values:
-            raise ValueError(f"{self.source}/{self.entity}: sign_convention names {rule.allowed_column!r} but no values")
+            raise ValueError(
+                f"{self.source}/{self.entity}: sign_convention names {rule.allowed_column!r} but no values"
+            )
 
     @property
     def table_name(self) -> str:

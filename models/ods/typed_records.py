@@ -86,6 +86,12 @@ class TypedColumn:
     unparsed: Column | None
 
 
+def _within_calendar(moment: Column) -> Column:
+    """The date or time, null outside years 1 to 9999: Spark parses "0000-01-01" and
+    "+10000-01-01", which Python, pandas and most clients cannot hold."""
+    return F.when(F.year(moment).between(1, 9999), moment)
+
+
 def typed_column(spec: ColumnSpec, contract: EntityContract, text: Column, is_nested: Column) -> TypedColumn:
     """Types one column and says why it is bad; the range check (``min``) comes later, once
     the row's sign convention is applied (:func:`signed_values`).
@@ -112,15 +118,16 @@ def typed_column(spec: ColumnSpec, contract: EntityContract, text: Column, is_ne
             F.when(~blank, text), _first_reason(missing, unless_blank(reasons.BAD_STRUCTURE, is_nested)), is_nested
         )
     if spec.type == "enum":
-        return TypedColumn(value, _first_reason(missing, unless_blank(reasons.BAD_ENUM, ~value.isin(*spec.values))), None)
+        unknown = unless_blank(reasons.BAD_ENUM, ~value.isin(*spec.values))
+        return TypedColumn(value, _first_reason(missing, unknown), None)
     if spec.type == "timestamp":
         # Landing times are Asia/Shanghai wall-clock times; TIMESTAMP_NTZ keeps them as written
         # for every reader (Python, pandas, JDBC) whatever its own time zone. Parsing and the
         # cast use the same session zone, so the wall-clock value survives exactly.
         timestamp = F.coalesce(*[F.try_to_timestamp(value, F.lit(pattern)) for pattern in contract.time_formats])
-        return parsed(timestamp.cast(T.TimestampNTZType()), reasons.BAD_TIMESTAMP)
+        return parsed(_within_calendar(timestamp.cast(T.TimestampNTZType())), reasons.BAD_TIMESTAMP)
     if spec.type == "date":
-        return parsed(F.try_to_date(value, contract.date_format), reasons.BAD_DATE)
+        return parsed(_within_calendar(F.try_to_date(value, contract.date_format)), reasons.BAD_DATE)
     if spec.type in ("decimal", "int"):
         pattern = DECIMAL_PATTERN if spec.type == "decimal" else INT_PATTERN
         return parsed(F.when(value.rlike(pattern), value.try_cast(NUMBER_TYPES[spec.type])), reasons.BAD_NUMBER)
@@ -138,10 +145,10 @@ def _any(conditions: list[Column]) -> Column:
 
 
 def signed_values(values: dict[str, Column], contract: EntityContract) -> dict[str, Column]:
-    """The typed values with a row written negative (per ``rule``) turned positive.
+    """The typed values with a row written negative (``contract.sign_convention``) turned positive.
 
-    A row is written negative when its ``rule.columns`` hold at least one negative value and
-    no positive one, and ``rule.allowed_column`` (if any) holds an allowed value. Other rows
+    A row is written negative when the rule's ``columns`` hold at least one negative value and
+    no positive one, and its ``allowed_column`` (if any) holds an allowed value. Other rows
     keep their values, so a stray negative still fails its range check. A value whose
     negation does not fit its type (the smallest int) becomes null, for the range check to
     report.
@@ -149,14 +156,14 @@ def signed_values(values: dict[str, Column], contract: EntityContract) -> dict[s
     rule = contract.sign_convention
     if rule is None:
         return values
-    number_types = {column.name: NUMBER_TYPES[column.type] for column in contract.columns if column.name in rule.columns}
+    types = {column.name: column.type for column in contract.columns}
     signed = [values[name] for name in rule.columns]
     written_negative = _any([value < 0 for value in signed]) & ~_any([value > 0 for value in signed])
     if rule.allowed_column is not None:
         written_negative = written_negative & values[rule.allowed_column].isin(*rule.allowed_values)
     return {
         # try_subtract widens a decimal by one digit; the cast gives back the column's type.
-        name: F.when(written_negative, F.try_subtract(F.lit(0), value).cast(number_types[name])).otherwise(value)
+        name: F.when(written_negative, F.try_subtract(F.lit(0), value).cast(NUMBER_TYPES[types[name]])).otherwise(value)
         if name in rule.columns
         else value
         for name, value in values.items()
@@ -172,6 +179,10 @@ def _range_reason(spec: ColumnSpec, typed: Column, value: Column, rule: SignConv
         return None
     out_of_range = (value < F.lit(low)) | (typed.isNotNull() & value.isNull())
     return F.when(out_of_range, F.lit(reasons.column_reason(reasons.OUT_OF_RANGE, spec.name)))
+
+
+def _is_nested(name: str) -> Column:
+    return F.coalesce(F.array_contains("nested_columns", name), F.lit(False))
 
 
 def check_records(records: DataFrame, contract: EntityContract, ds: date, run_id: str) -> DataFrame:
@@ -191,9 +202,7 @@ def check_records(records: DataFrame, contract: EntityContract, ds: date, run_id
     rows = records.where(F.col("kind") == KIND_RECORD)
     first_copy = Window.partitionBy("content_key").orderBy("source_file", "source_line")
     checked = {
-        spec.name: typed_column(
-            spec, contract, F.col("values")[index], F.coalesce(F.array_contains("nested_columns", spec.name), F.lit(False))
-        )
+        spec.name: typed_column(spec, contract, F.col("values")[index], _is_nested(spec.name))
         for index, spec in enumerate(contract.columns)
     }
     values = signed_values({name: column.value for name, column in checked.items()}, contract)
