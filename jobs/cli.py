@@ -32,7 +32,6 @@ def _generate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from jobs.catalog import register_tables
     from jobs.config import STAGES_NEEDING_PII_SALT, MissingPiiSalt, pii_salt
     from jobs.ledger import open_ledger
     from jobs.pipeline import unknown_sources
@@ -55,7 +54,8 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_settings(landing=args.landing, lakehouse=args.lakehouse)
     catalog = load_catalog()
     spark = get_spark(settings)
-    register_tables(spark, settings, catalog)
+    # No registration of the whole catalog first: the stages read tables by path, and each
+    # table is registered when it is written (seconds saved on every DAG task).
     ledger = open_ledger(spark, settings, catalog)
     # A range runs day after day in this one session: a backfill pays the JVM's start and
     # warm-up once, not once a day. The first failing day stops it, as it would stop the DAG.

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from jobs import catalog, cli, ledger, pipeline, spark
+from jobs import cli, ledger, pipeline, spark
 from jobs.pipeline import StageCost, StageResult
 
 SOURCES = ("crm", "ecom", "pos", "product", "wechat")
@@ -52,7 +52,6 @@ def stages_ran(monkeypatch: pytest.MonkeyPatch) -> Recorder:
         return run
 
     monkeypatch.setattr(spark, "get_spark", fake_session)
-    monkeypatch.setattr(catalog, "register_tables", lambda *args: None)
     monkeypatch.setattr(ledger, "open_ledger", lambda *args: ran.ledger)
     monkeypatch.setattr(pipeline, "STAGES", {name: stage(name) for name in ("ods", "cdm", "oneid", "ads")})
     return ran
