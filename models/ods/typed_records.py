@@ -32,7 +32,8 @@ LINEAGE_COLUMNS = ("source_file", "source_line", "ingest_run_id", "dt")
 REJECT_COLUMNS = ("source", "entity", "source_file", "source_line", "raw_text", "reason", "ingest_run_id", "dt")
 REASON = "reject_reason"
 NUMBER_TYPES = {"decimal": MONEY, "int": T.IntegerType()}
-# The columns that did not parse as their type, with the raw value: read by file_summary.
+# Column → raw value of the values that did not parse as their column's type; a map, so the
+# per-file summary looks each column up instead of scanning a list (smaller generated code).
 UNPARSED = "unparsed"
 # A file whose values of one column mostly do not parse has a changed column, not bad rows;
 # below this many values a file is too small to tell the two apart.
@@ -219,9 +220,10 @@ def check_records(records: DataFrame, contract: EntityContract, ds: date, run_id
         F.nullif(F.concat_ws(reasons.REASON_SEPARATOR, *column_reasons, duplicate), F.lit(""))
     )
     unparsed = [
-        F.when(column.unparsed, F.struct(F.lit(name).alias("column"), F.col("values")[index].alias("value")))
+        item
         for index, (name, column) in enumerate(checked.items())
         if column.unparsed is not None
+        for item in (F.lit(name), F.when(column.unparsed, F.col("values")[index]))
     ]
     return rows.select(
         *[values[name].alias(name) for name in contract.column_names],
@@ -231,9 +233,9 @@ def check_records(records: DataFrame, contract: EntityContract, ds: date, run_id
         F.lit(run_id).alias("ingest_run_id"),
         F.lit(ds).alias("dt"),
         reason.alias(REASON),
-        F.filter(F.array(*unparsed), lambda item: item.isNotNull()).alias(UNPARSED)
+        F.map_filter(F.create_map(*unparsed), lambda _, raw: raw.isNotNull()).alias(UNPARSED)
         if unparsed
-        else F.array().cast("array<struct<column:string,value:string>>").alias(UNPARSED),
+        else F.create_map().cast("map<string,string>").alias(UNPARSED),
     )
 
 
@@ -262,22 +264,16 @@ def _type_checked(contract: EntityContract) -> tuple[str, ...]:
     return tuple(column.name for column in contract.columns if column.type != "enum")
 
 
-def _is_column(name: str):
-    # A one-argument function: F.filter passes an element's index to a second argument.
-    return lambda item: item["column"] == F.lit(name)
-
-
 def file_summary(checked: DataFrame, contract: EntityContract) -> DataFrame:
     """Per file: records checked, records rejected, and per column the values present and
     those that did not parse (with the smallest as an example), as input to :func:`type_changes`."""
     per_column = []
     for name in _type_checked(contract):
-        unparsed = F.filter(UNPARSED, _is_column(name))
-        is_unparsed = F.size(unparsed) > 0
+        raw = F.try_element_at(UNPARSED, F.lit(name))
         per_column += [
-            F.count(F.when(F.col(name).isNotNull() | is_unparsed, True)).alias(f"{name}__present"),
-            F.count(F.when(is_unparsed, True)).alias(f"{name}__unparsed"),
-            F.min(F.get(unparsed, 0)["value"]).alias(f"{name}__example"),
+            F.count(F.when(F.col(name).isNotNull() | raw.isNotNull(), True)).alias(f"{name}__present"),
+            F.count(raw).alias(f"{name}__unparsed"),
+            F.min(raw).alias(f"{name}__example"),
         ]
     return checked.groupBy("source_file").agg(
         F.count(F.lit(1)).alias("checked"), F.count(REASON).alias("rejected"), *per_column
