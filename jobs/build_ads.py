@@ -4,7 +4,9 @@ Recipe: read the CDM facts and who owns them (OneID) → the analyses (RFM, life
 transitions, repurchase funnel, retention cohorts, channel overlap, AIPL) → the purchase model
 (fitted up to ds − 90, evaluated on the last 90 days) → the online tags of the catalog →
 segments and their profiles. Every table is validated with its suite, then replaces its ds
-partition, so a rerun of a ds gives the same tables. Nothing reads a later date than ds.
+partition, so a rerun of a ds gives the same tables. Every input is read as it stood on ds (the
+facts dated up to ds, the member version, WeChat rows and coupon states of ds, and the identities
+of OneID's run for ds), so a backfill of an older ds gives what building it in order gave.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs import build_oneid
 from jobs import catalog as tables
 from jobs.config import (
     AdsSettings,
@@ -29,6 +32,7 @@ from jobs.config import (
     Settings,
     TableSpec,
     load_ads_settings,
+    load_oneid_settings,
     load_segments,
     load_tag_catalog,
 )
@@ -87,6 +91,39 @@ class AdsBuild:
 
     def read(self, name: str) -> DataFrame:
         return tables.read_table(self.spark, self.settings, self.table(name))
+
+    def oneid(self, name: str) -> DataFrame:
+        """A OneID state table as OneID's run for ds left it (``oneid_versions``)."""
+        versions = self.oneid_versions
+        if versions is None:
+            return self.read(f"oneid.{name}")
+        reader = build_oneid.OneidBuild(self.spark, self.settings, self.catalog, self.ds, load_oneid_settings())
+        return reader.read_version(name, versions[name])
+
+    @functools.cached_property
+    def oneid_versions(self) -> dict[str, int] | None:
+        """The Delta version of each OneID state table that OneID's run for ds recorded, when a
+        later day has run since (the current tables hold that day's identities); None when no
+        later day has, and the current tables are ds's own, or the newest before it.
+
+        Raises:
+            ValueError: a later day ran but ds did not, so the identities of ds are unknown.
+        """
+        runs = tables.read_table_if_exists(self.spark, self.settings, self.catalog.table("oneid.runs"))
+        if runs is None:
+            return None
+        # One row per day run: read once, in the driver.
+        versions = {row.ds: dict(row.versions) for row in runs.select("ds", "versions").collect()}
+        later = sorted(day.isoformat() for day in versions if day > self.ds)
+        if not later:
+            return None
+        if self.ds not in versions:
+            raise ValueError(
+                f"OneID has no run for {self.ds} but ran for {', '.join(later)}: the identities of {self.ds} were "
+                f"never recorded, and later ones would leak into its ADS. Run OneID for {self.ds} first (and, as "
+                f"OneID runs days in order, the days after it again)."
+            )
+        return versions[self.ds]
 
     def partition(self, name: str, ds: date) -> DataFrame | None:
         """One earlier ds partition of an ADS table, or None when it was never written."""
@@ -185,31 +222,33 @@ def plan_definitions(build: AdsBuild, inputs: AdsInputs, tag_defs: tuple[TagDef,
 
 
 def read_inputs(build: AdsBuild) -> AdsInputs:
+    """Every input as it stood on ds: facts dated up to ds, the identities of OneID's run for ds."""
     read = functools.partial(tables.read_table, build.spark, build.settings)
     table = build.catalog.table
-    owners = read(table("oneid.record_identity"))
-    mapping = read(table("oneid.id_mapping"))
+    owners = build.oneid("record_identity")
+    mapping = build.oneid("id_mapping")
     dim_channel, dim_product = read(table("cdm.dim_channel")), read(table("cdm.dim_product"))
     orders = base.orders(read(table("cdm.fct_order")), owners, dim_channel, read(table("cdm.dim_store")))
     orders = orders.where(F.col("order_date") <= F.lit(build.ds)).persist(StorageLevel.MEMORY_AND_DISK)
     events = base.events(read(table("cdm.fct_event")), owners, dim_channel, dim_product)
     events = events.where(F.col("event_date") <= F.lit(build.ds)).persist(StorageLevel.MEMORY_AND_DISK)
     members = base.member_identities(mapping)
-    profile = read(table("oneid.profile"))
-    current_members = read(table("cdm.dim_member")).where(F.col("is_current") & ~F.col("is_inferred"))
+    profile = build.oneid("profile")
+    # The tag engine clips its statistics to ds as well; reading only the ledger up to ds keeps
+    # every consumer of the points as of ds.
+    points = read(table("cdm.fct_points")).where(F.col("txn_date") <= F.lit(build.ds))
     return AdsInputs(
         orders=orders,
         order_items=base.order_items(read(table("cdm.fct_order_item")), orders, dim_product),
         events=events,
-        coupons=base.coupons(read(table("cdm.fct_coupon")), members),
-        points=base.points(read(table("cdm.fct_points")), members),
-        # A backfill's population: the identities that existed on its day.
-        identities=base.identities(profile).where(F.col("first_seen_date") <= F.lit(build.ds)).persist(
-            StorageLevel.MEMORY_AND_DISK
+        coupons=base.coupons(read(table("cdm.fct_coupon")), members, build.ds),
+        points=base.points(points, members),
+        identities=base.identities(profile).persist(StorageLevel.MEMORY_AND_DISK),
+        profile=base.profile_source(
+            profile, base.members_on(read(table("cdm.dim_member")), build.ds), read(table("cdm.dim_region"))
         ),
-        profile=base.profile_source(profile, current_members, read(table("cdm.dim_region"))),
         wechat_accounts=base.wechat_accounts(mapping),
-        followers=base.followers(read(table("ods.wechat_users")), owners),
+        followers=base.followers(read(table("ods.wechat_users")), owners, build.ds),
     )
 
 
@@ -397,7 +436,7 @@ def touched_since(build: AdsBuild, sources: engine.TagSources, planned: tuple[en
             # A window of N days holds ds - N < d <= ds: the rows of these days left it.
             changed = changed | ((day > F.lit(since - timedelta(days=window))) & (day <= F.lit(ds - timedelta(days=window))))
         touched.append(source.frame.where(changed).select(base.ONE_ID))
-    mapping = tables.read_table(build.spark, build.settings, build.catalog.table("oneid.id_mapping"))
+    mapping = build.oneid("id_mapping")
     touched.append(mapping.where(F.col("assigned_ds") > F.lit(since)).select(base.ONE_ID))
     merges = tables.read_table_if_exists(build.spark, build.settings, build.catalog.table("oneid.merge_log"))
     if merges is not None:

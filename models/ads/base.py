@@ -4,9 +4,15 @@ OneID decides who placed each order and fired each event (``oneid.record_identit
 and points belong to a member, whose one_id comes from the mapping. Records without an owner
 (a ticket without card or valid mobile) belong to no identity and are left out here; they stay
 in the CDM facts.
+
+Every input is as it stood on the business date ds, so a backfill of an older day sees what
+that day's own build saw: the member version in effect then, the WeChat rows loaded by then,
+each coupon in the state it had then.
 """
 
 from __future__ import annotations
+
+from datetime import date, timedelta
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -42,9 +48,14 @@ PROFILE_COLUMNS = (
     "member_status", "join_channel_id", "join_store_id", "join_date",
 )
 IDENTITY_COLUMNS = (ONE_ID, "first_seen_date")
-COUPON_USED = "used"
+COUPON_ISSUED, COUPON_USED, COUPON_EXPIRED = "issued", "used", "expired"
 WECHAT_SOURCE, WECHAT_USERS = "wechat", "users"
 OFFICIAL_ACCOUNT = "official_account"
+
+
+def _after(ds: date) -> Column:
+    """The first moment after ds: a time belongs to ds or earlier when it is before this."""
+    return F.lit(ds + timedelta(days=1)).cast("timestamp_ntz")
 
 
 def _last_loaded(*days: str) -> Column:
@@ -107,11 +118,25 @@ def member_identities(id_mapping: DataFrame) -> DataFrame:
     return id_mapping.where(F.col("id_type") == "member_id").select(F.col("id_value").alias("member_id"), ONE_ID)
 
 
-def coupons(fct_coupon: DataFrame, members: DataFrame) -> DataFrame:
+def coupons(fct_coupon: DataFrame, members: DataFrame, ds: date) -> DataFrame:
+    """The coupons issued by the end of ds, each in the state it had then.
+
+    ``cdm.fct_coupon`` holds only a coupon's newest status. A coupon leaves ``issued`` once, for
+    ``used`` at ``used_at`` or ``expired`` at ``expire_at``, so on ds it had its newest status
+    when that move happened by the end of ds, and was still issued otherwise. A move without
+    its time keeps the status the CRM sent: nothing dates it.
+    """
+    status = F.col("coupon_status")
+    moved_at = F.when(status == COUPON_USED, F.col("used_at")).when(status == COUPON_EXPIRED, F.col("expire_at"))
+    status_on_ds = F.when(moved_at.isNull() | (moved_at < _after(ds)), status).otherwise(F.lit(COUPON_ISSUED))
+    used_on_ds = status_on_ds == COUPON_USED
     return (
-        fct_coupon.join(members, on="member_id", how="inner")
-        .withColumn("used_date", F.to_date("used_at"))
-        .withColumn("is_used", F.col("coupon_status") == COUPON_USED)
+        fct_coupon.where(F.col("issued_at") < _after(ds))
+        .join(members, on="member_id", how="inner")
+        .withColumn("coupon_status", status_on_ds)
+        .withColumn("used_date", F.when(used_on_ds, F.to_date("used_at")))
+        .withColumn("days_to_use", F.when(used_on_ds, F.col("days_to_use")))
+        .withColumn("is_used", used_on_ds)
         .select(*COUPON_COLUMNS)
     )
 
@@ -131,13 +156,21 @@ def identities(profile: DataFrame) -> DataFrame:
     return profile.select(ONE_ID, F.to_date("first_seen").alias("first_seen_date"))
 
 
-def profile_source(profile: DataFrame, current_members: DataFrame, dim_region: DataFrame) -> DataFrame:
+def members_on(dim_member: DataFrame, ds: date) -> DataFrame:
+    """Every member's ``cdm.dim_member`` version in effect at the end of ds (SCD type 2:
+    ``effective_from`` inclusive, ``effective_to`` exclusive); inferred rows are no CRM data."""
+    return dim_member.where(
+        ~F.col("is_inferred") & (F.col("effective_from") < _after(ds)) & (F.col("effective_to") >= _after(ds))
+    )
+
+
+def profile_source(profile: DataFrame, members_then: DataFrame, dim_region: DataFrame) -> DataFrame:
     """The golden profile with the surviving member's CRM attributes and the city tier.
 
     Args:
-        current_members: the current, non-inferred ``cdm.dim_member`` versions.
+        members_then: the ``cdm.dim_member`` versions in effect on ds (``members_on``).
     """
-    members = current_members.select(
+    members = members_then.select(
         "member_id", "level", "member_status", "join_channel_id", "join_store_id", F.to_date("join_at").alias("join_date"),
     )
     tiers = dim_region.select("province", "city", "city_tier")
@@ -160,11 +193,16 @@ def wechat_accounts(id_mapping: DataFrame) -> DataFrame:
     return id_mapping.where(F.col("id_type") == "wx_openid").select(ONE_ID, F.col("id_value").alias("wechat_key"))
 
 
-def followers(ods_wechat_users: DataFrame, record_identity: DataFrame) -> DataFrame:
-    """The one_ids following an official account now: the newest row of each (app, openid)
-    has a subscription that no later unsubscription ended."""
+def followers(ods_wechat_users: DataFrame, record_identity: DataFrame, ds: date) -> DataFrame:
+    """The one_ids following an official account on ds: the newest row of each (app, openid)
+    loaded by ds has a subscription that no later unsubscription ended.
+
+    ODS keeps every version a source sent, by load day, so the rows loaded by ds are exactly
+    what that day's own build read.
+    """
+    loaded = ods_wechat_users.where(F.col(c.ODS_DT) <= F.lit(ds))
     key = c.record_key(WECHAT_SOURCE, WECHAT_USERS, F.col("app_id"), F.col("openid"))
-    newest = c.newest_per_key(ods_wechat_users.withColumn("record_key", key), ["record_key"],
+    newest = c.newest_per_key(loaded.withColumn("record_key", key), ["record_key"],
                               c.source_version(F.col("updated_at")))
     subscribed = F.col("subscribe_time").isNotNull() & (
         F.col("unsubscribe_time").isNull() | (F.col("unsubscribe_time") < F.col("subscribe_time"))
