@@ -26,7 +26,16 @@ from jobs.publish import Publisher, PublishValidationError, Replace
 from models.ods import anomalies
 from models.ods.contract import EntityContract
 from models.ods.records import KIND_FILE, KIND_FILE_ERROR, KIND_FILE_WARNING, KIND_RECORD, split_records
-from models.ods.typed_records import REASON, accepted_rows, check_records, file_summary, rejected_rows, type_changes
+from models.ods.typed_records import (
+    REASON,
+    accepted_rows,
+    check_records,
+    file_summary,
+    rejected_rows,
+    type_change_messages,
+    type_changes,
+    unparsed_examples,
+)
 
 STATUS_LOADED = "loaded"
 STATUS_FAILED = "failed"
@@ -133,9 +142,10 @@ def ingest_entity(
     finally:
         records.unpersist()
     try:
-        changed = type_changes(summary, contract)
-        if changed:
-            raise EntityLoadError("; ".join(changed))
+        changes = type_changes(summary, contract)
+        if changes:
+            examples = unparsed_examples(checked, changes).collect()
+            raise EntityLoadError("; ".join(type_change_messages(changes, examples)))
         rows_checked = sum(row.checked for row in summary)
         load.rows_rejected = sum(row.rejected for row in summary)
         load.rows_kept = rows_checked - load.rows_rejected

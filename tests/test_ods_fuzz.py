@@ -2,7 +2,8 @@
 documented ``FileRejected``, and every record read is accounted for (kept, malformed or
 rejected with a reason).
 
-Derandomized, so a run is repeatable; the Spark fuzz types one batched frame per example.
+Derandomized, so a run is repeatable. The typing fuzz draws many examples in Python and types
+them as one Spark frame: one Spark job instead of one per example.
 """
 
 from __future__ import annotations
@@ -31,14 +32,6 @@ from models.ods.records import (
 from models.ods.typed_records import REASON, check_records, file_summary, type_changes
 
 PARSER_FUZZ = settings(derandomize=True, deadline=None, max_examples=150)
-# No shrinking: each attempt is a Spark job, and the failing frame with its error says enough.
-SPARK_FUZZ = settings(
-    derandomize=True,
-    deadline=None,
-    max_examples=2,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 ENCODINGS = ("utf-8", "gbk", "utf-16", "latin-1")
 COLUMNS = (
     ColumnSpec("order_id", "string", required=True),
@@ -270,23 +263,39 @@ record_values = st.tuples(*[st.one_of(st.none(), field_text[column.type]) for co
 @st.composite
 def record_rows(draw) -> list[dict]:
     rows = []
-    for line, values in enumerate(draw(st.lists(record_values, min_size=50, max_size=200)), start=2):
+    for values in draw(st.lists(record_values, min_size=20, max_size=100)):
         malformed = draw(st.integers(0, 19)) == 0
         nested = draw(st.lists(st.sampled_from(NAMES), max_size=2, unique=True)) or None
         rows.append({
-            "kind": KIND_RECORD, "source_file": f"f{line % 3}.csv", "source_line": line, "raw_text": "raw",
+            "kind": KIND_RECORD, "source_file": "f.csv", "source_line": 0, "raw_text": "raw",
             "is_malformed": malformed, "values": None if malformed else list(values),
             "content_key": None if malformed else json.dumps(values), "message": None, "nested_columns": nested,
         })
     return rows
 
 
-@SPARK_FUZZ
-@given(rows=record_rows())
-def test_typing_any_values_keeps_or_rejects_every_record_with_a_reason(spark, rows):
+def drawn_records(examples: int) -> list[dict]:
+    """The records of ``examples`` hypothesis draws, each in a file of its own, numbered by line."""
+    batches: list[list[dict]] = []
+
+    @settings(derandomize=True, database=None, deadline=None, max_examples=examples, phases=[Phase.generate],
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(rows=record_rows())
+    def draw(rows):
+        batches.append(rows)
+
+    draw()
+    return [
+        {**row, "source_file": f"f{batch}.csv", "source_line": line}
+        for batch, rows in enumerate(batches)
+        for line, row in enumerate(rows, start=2)
+    ]
+
+
+def test_typing_any_values_keeps_or_rejects_every_record_with_a_reason(spark):
+    rows = drawn_records(examples=10)
     fuzz = contract("csv")
-    frame = spark.createDataFrame(rows, RECORD_SCHEMA)
-    checked = check_records(frame, fuzz, date(2026, 1, 5), "fuzz").cache()
+    checked = check_records(spark.createDataFrame(rows, RECORD_SCHEMA), fuzz, date(2026, 1, 5), "fuzz").cache()
     try:
         typed = checked.collect()
         summary = file_summary(checked, fuzz).collect()
@@ -296,10 +305,12 @@ def test_typing_any_values_keeps_or_rejects_every_record_with_a_reason(spark, ro
     assert sum(row.checked for row in summary) == len(rows)
     assert sum(row.rejected for row in summary) == sum(row[REASON] is not None for row in typed)
     codes = {value for name, value in vars(reasons).items() if name.isupper() and isinstance(value, str)}
+    drawn = {(row["source_file"], row["source_line"]): row for row in rows}
     for row in typed:
+        values = drawn[(row.source_file, row.source_line)]["values"]
         if row[REASON] is None:
-            assert row.order_id is not None and row.order_type in ("sale", "return")
-            assert row.amount is None or row.amount >= 0
+            assert row.order_id is not None and row.order_type in ("sale", "return"), values
+            assert row.amount is None or row.amount >= 0, values
         else:
-            assert {reason.split(":")[0] for reason in row[REASON].split(reasons.REASON_SEPARATOR)} <= codes
-    assert all(isinstance(message, str) for message in type_changes(summary, fuzz))
+            assert {reason.split(":")[0] for reason in row[REASON].split(reasons.REASON_SEPARATOR)} <= codes, values
+    assert all(change.unparsed <= change.present for change in type_changes(summary, fuzz))

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
@@ -21,7 +21,9 @@ from models.ods.typed_records import (
     check_records,
     file_summary,
     rejected_rows,
+    type_change_messages,
     type_changes,
+    unparsed_examples,
 )
 
 DS = date(2026, 1, 5)
@@ -317,10 +319,15 @@ def test_a_sign_convention_must_name_number_columns_and_allowed_values(conventio
 # --- a column whose type changed -----------------------------------------------------------
 
 
-def summary_of(spark: SparkSession, files: dict[str, str]) -> list[Row]:
+def changed_columns(checked: DataFrame, contract: EntityContract) -> list[str]:
+    """What the ODS load says of the files of ``checked`` whose column types changed."""
+    changes = type_changes(file_summary(checked, contract).collect(), contract)
+    return type_change_messages(changes, unparsed_examples(checked, changes).collect() if changes else [])
+
+
+def checked_files(spark: SparkSession, files: dict[str, str]) -> DataFrame:
     rows = [row for path, text in files.items() for row in split_file(text.encode(), path, CONTRACT)]
-    checked = check_records(spark.createDataFrame(rows, RECORD_SCHEMA), CONTRACT, DS, "r")
-    return file_summary(checked, CONTRACT).collect()
+    return check_records(spark.createDataFrame(rows, RECORD_SCHEMA), CONTRACT, DS, "r")
 
 
 def orders_file(amounts: list[str]) -> str:
@@ -341,7 +348,7 @@ def test_a_file_whose_column_no_longer_parses_is_named_with_an_example(spark):
         # Too few values to tell a change from bad rows.
         "pos/orders/small.csv": orders_file(["abc"] * (TYPE_CHANGE_MIN_VALUES - 1)),
     }
-    assert type_changes(summary_of(spark, files), CONTRACT) == [
+    assert changed_columns(checked_files(spark, files), CONTRACT) == [
         f"column amount of file pos/orders/changed.csv: {many} of {many} values do not parse as decimal "
         "(e.g. '￥0.00'); the source's column type seems to have changed",
         f"column amount of file pos/orders/mostly.csv: {many * 9} of {many * 9 + 1} values do not parse as decimal "
@@ -352,8 +359,7 @@ def test_a_file_whose_column_no_longer_parses_is_named_with_an_example(spark):
 def test_a_json_field_that_became_an_object_is_a_type_change(spark):
     lines = "".join(f'{{"order_id": {{"id": "E{i}"}}, "properties": "p{i}"}}\n' for i in range(TYPE_CHANGE_MIN_VALUES))
     records = spark.createDataFrame(split_file(lines.encode(), "ecom/orders/a.jsonl", JSON_CONTRACT), RECORD_SCHEMA)
-    summary = file_summary(check_records(records, JSON_CONTRACT, DS, "r"), JSON_CONTRACT).collect()
-    assert type_changes(summary, JSON_CONTRACT) == [
+    assert changed_columns(check_records(records, JSON_CONTRACT, DS, "r"), JSON_CONTRACT) == [
         f"column order_id of file ecom/orders/a.jsonl: {TYPE_CHANGE_MIN_VALUES} of {TYPE_CHANGE_MIN_VALUES} values "
         "do not parse as string (e.g. '{\"id\": \"E0\"}'); the source's column type seems to have changed",
         f"column properties of file ecom/orders/a.jsonl: {TYPE_CHANGE_MIN_VALUES} of {TYPE_CHANGE_MIN_VALUES} values "
@@ -363,7 +369,7 @@ def test_a_json_field_that_became_an_object_is_a_type_change(spark):
 
 def test_file_summary_counts_every_checked_and_rejected_row(spark):
     files = {"pos/orders/a.csv": orders_file(["1.00", "-1", "x"]), "pos/orders/b.csv": orders_file(["2"])}
-    summary = summary_of(spark, files)
+    summary = file_summary(checked_files(spark, files), CONTRACT).collect()
     assert sorted((r.source_file, r.checked, r.rejected, r.amount__present, r.amount__unparsed) for r in summary) == [
         ("pos/orders/a.csv", 3, 2, 3, 1), ("pos/orders/b.csv", 1, 0, 1, 0),
     ]

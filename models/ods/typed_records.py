@@ -4,7 +4,7 @@ Pure transforms of native Spark expressions: ``check_records`` adds typed column
 ``reject_reason`` to every record; ``accepted_rows`` and ``rejected_rows`` select the two
 published shapes from it, so the caller can cache once and write both; ``file_summary`` counts
 each file's rows and the values of each column that did not parse, from which
-``type_changes`` names the files whose source changed a column's type.
+``type_changes`` finds the files whose source changed a column's type.
 """
 
 from __future__ import annotations
@@ -206,11 +206,33 @@ def check_records(records: DataFrame, contract: EntityContract, ds: date, run_id
         spec.name: typed_column(spec, contract, F.col("values")[index], _is_nested(spec.name))
         for index, spec in enumerate(contract.columns)
     }
-    values = signed_values({name: column.value for name, column in checked.items()}, contract)
+    unparsed = [
+        item
+        for index, (name, column) in enumerate(checked.items())
+        if column.unparsed is not None
+        for item in (F.lit(name), F.when(column.unparsed, F.col("values")[index]))
+    ]
+    # Typed first, in a projection of its own: the sign convention and the range checks then
+    # refer to each typed value by name instead of repeating its parsing expression, which
+    # would grow the generated code past Spark's 64 KB limit.
+    typed = rows.select(
+        *[column.value.alias(name) for name, column in checked.items()],
+        *[column.reason.alias(_parse_reason(name)) for name, column in checked.items() if column.reason is not None],
+        "source_file",
+        "source_line",
+        "raw_text",
+        "is_malformed",
+        "content_key",
+        F.map_filter(F.create_map(*unparsed), lambda _, raw: raw.isNotNull()).alias(UNPARSED)
+        if unparsed
+        else F.create_map().cast("map<string,string>").alias(UNPARSED),
+    )
+    values = signed_values({name: F.col(name) for name in contract.column_names}, contract)
     column_reasons = []
     for spec in contract.columns:
-        out_of_range = _range_reason(spec, checked[spec.name].value, values[spec.name], contract.sign_convention)
-        reason = _first_reason(checked[spec.name].reason, out_of_range)
+        parsing = F.col(_parse_reason(spec.name)) if checked[spec.name].reason is not None else None
+        out_of_range = _range_reason(spec, F.col(spec.name), values[spec.name], contract.sign_convention)
+        reason = _first_reason(parsing, out_of_range)
         if reason is not None:
             column_reasons.append(reason)
     duplicate = F.when(
@@ -219,13 +241,7 @@ def check_records(records: DataFrame, contract: EntityContract, ds: date, run_id
     reason = F.when(F.col("is_malformed"), F.lit(reasons.MALFORMED_RECORD)).otherwise(
         F.nullif(F.concat_ws(reasons.REASON_SEPARATOR, *column_reasons, duplicate), F.lit(""))
     )
-    unparsed = [
-        item
-        for index, (name, column) in enumerate(checked.items())
-        if column.unparsed is not None
-        for item in (F.lit(name), F.when(column.unparsed, F.col("values")[index]))
-    ]
-    return rows.select(
+    return typed.select(
         *[values[name].alias(name) for name in contract.column_names],
         "source_file",
         "source_line",
@@ -233,10 +249,12 @@ def check_records(records: DataFrame, contract: EntityContract, ds: date, run_id
         F.lit(run_id).alias("ingest_run_id"),
         F.lit(ds).alias("dt"),
         reason.alias(REASON),
-        F.map_filter(F.create_map(*unparsed), lambda _, raw: raw.isNotNull()).alias(UNPARSED)
-        if unparsed
-        else F.create_map().cast("map<string,string>").alias(UNPARSED),
+        UNPARSED,
     )
+
+
+def _parse_reason(name: str) -> str:
+    return f"_parse_reason_{name}"
 
 
 def accepted_rows(checked: DataFrame, contract: EntityContract) -> DataFrame:
@@ -266,22 +284,37 @@ def _type_checked(contract: EntityContract) -> tuple[str, ...]:
 
 def file_summary(checked: DataFrame, contract: EntityContract) -> DataFrame:
     """Per file: records checked, records rejected, and per column the values present and
-    those that did not parse (with the smallest as an example), as input to :func:`type_changes`."""
+    those that did not parse, as input to :func:`type_changes`.
+
+    Counts only: a string aggregate (an example value) per column made the generated code of
+    this aggregation exceed Spark's 64 KB; examples are looked up only for a changed column
+    (:func:`unparsed_examples`).
+    """
     per_column = []
     for name in _type_checked(contract):
         raw = F.try_element_at(UNPARSED, F.lit(name))
         per_column += [
             F.count(F.when(F.col(name).isNotNull() | raw.isNotNull(), True)).alias(f"{name}__present"),
             F.count(raw).alias(f"{name}__unparsed"),
-            F.min(raw).alias(f"{name}__example"),
         ]
     return checked.groupBy("source_file").agg(
         F.count(F.lit(1)).alias("checked"), F.count(REASON).alias("rejected"), *per_column
     )
 
 
-def type_changes(summary: list[Row], contract: EntityContract) -> list[str]:
-    """The files whose values of a column mostly do not parse as its type, one message each.
+@dataclass(frozen=True)
+class TypeChange:
+    """A column of one file whose values mostly do not parse as the column's type."""
+
+    source_file: str
+    column: str
+    column_type: str
+    unparsed: int
+    present: int
+
+
+def type_changes(summary: list[Row], contract: EntityContract) -> list[TypeChange]:
+    """The columns of files whose values mostly do not parse as their type.
 
     A source that changed a column's type (a number now written with a currency sign, a
     field now an object) would otherwise turn every row of the file into a reject with the
@@ -292,15 +325,36 @@ def type_changes(summary: list[Row], contract: EntityContract) -> list[str]:
         summary: the collected rows of :func:`file_summary`.
         contract: the entity's landing contract.
     """
-    messages = []
     types = {column.name: column.type for column in contract.columns}
-    for row in sorted(summary, key=lambda r: r.source_file):
-        for name in _type_checked(contract):
-            present, unparsed = row[f"{name}__present"], row[f"{name}__unparsed"]
-            if present >= TYPE_CHANGE_MIN_VALUES and unparsed >= TYPE_CHANGE_SHARE * present:
-                messages.append(
-                    f"column {name} of file {row.source_file}: {unparsed} of {present} values do not parse "
-                    f"as {types[name]} (e.g. {row[f'{name}__example']!r}); the source's column type seems "
-                    "to have changed"
-                )
-    return messages
+    return [
+        TypeChange(row.source_file, name, types[name], row[f"{name}__unparsed"], row[f"{name}__present"])
+        for row in sorted(summary, key=lambda r: r.source_file)
+        for name in _type_checked(contract)
+        if row[f"{name}__present"] >= TYPE_CHANGE_MIN_VALUES
+        and row[f"{name}__unparsed"] >= TYPE_CHANGE_SHARE * row[f"{name}__present"]
+    ]
+
+
+def unparsed_examples(checked: DataFrame, changes: list[TypeChange]) -> DataFrame:
+    """The smallest value that did not parse per changed column and file
+    (``source_file, column, example``), for :func:`type_change_messages`."""
+    files = sorted({change.source_file for change in changes})
+    columns = sorted({change.column for change in changes})
+    unparsed = F.map_filter(UNPARSED, lambda column, _: column.isin(*columns))
+    return (
+        checked.where(F.col("source_file").isin(*files))
+        .select("source_file", F.explode(unparsed).alias("column", "value"))
+        .groupBy("source_file", "column")
+        .agg(F.min("value").alias("example"))
+    )
+
+
+def type_change_messages(changes: list[TypeChange], examples: list[Row]) -> list[str]:
+    """One message per changed column and file, naming both, the share and an example value."""
+    example = {(row.source_file, row.column): row.example for row in examples}
+    return [
+        f"column {change.column} of file {change.source_file}: {change.unparsed} of {change.present} values do not "
+        f"parse as {change.column_type} (e.g. {example.get((change.source_file, change.column))!r}); the source's "
+        "column type seems to have changed"
+        for change in changes
+    ]
