@@ -1,8 +1,8 @@
 """Every ADS input as it stood on its ds, so a backfill of a day after later days ran equals
 building it in order: the member version in effect on ds, WeChat followers as loaded by ds,
 coupon states on ds and OneID's identities of ds (golden frames and a small lakehouse); and, on
-the shared generated build, ADS of the first day rerun after the second equal to what the first
-day produced in order, table for table."""
+a copy of the shared generated build given second-day news about first-day identities, ADS of
+the first day rerun equal to what the first day produced in order, table for table."""
 
 from __future__ import annotations
 
