@@ -226,7 +226,7 @@ def _tags_check(args: argparse.Namespace) -> int:
     spark, settings, catalog = _session(args)
     try:
         print("\n".join(check_definitions(spark, settings, catalog, args.ds)))
-    except (CatalogError, ExpressionError) as error:
+    except (CatalogError, ExpressionError, ValueError) as error:  # ValueError: no OneID run for ds
         print(f"FAILED {error}")
         return 1
     return 0

@@ -19,8 +19,8 @@ from pathlib import Path
 import polars as pl
 
 from models.ods.contract import ColumnSpec, EntityContract
+from models.ods.records import decode
 
-UTF8_BOM = b"\xef\xbb\xbf"
 # The contract's Java-style patterns as strptime formats; fractions are optional in ISO forms.
 TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S")
 MONEY = pl.Decimal(18, 2)
@@ -61,9 +61,10 @@ def _read(path: Path, contract: EntityContract) -> pl.DataFrame:
             # every line parsed on its own, so the usual file keeps the fast path.
             parsed = [line for line in whole if _is_json_object(line)]
             return pl.read_ndjson(io.BytesIO("\n".join(parsed).encode()), infer_schema_length=None, ignore_errors=True)
-    if not data.startswith(UTF8_BOM) and contract.encoding.lower() not in ("utf-8", "utf8"):
-        data = data.decode(contract.encoding, errors="replace").encode("utf-8")
-    return pl.read_csv(io.BytesIO(data.removeprefix(UTF8_BOM)), infer_schema=False, truncate_ragged_lines=True)
+    # The same decoding as the ODS load (BOM, then each declared encoding strictly), so the
+    # floor reads what the pipeline reads.
+    text, _ = decode(data, contract.encodings, str(path))
+    return pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False, truncate_ragged_lines=True)
 
 
 def _is_json_object(line: str) -> bool:
