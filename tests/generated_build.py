@@ -37,6 +37,10 @@ SEED = 5
 # The shipped 200 needs thousands of persons; the build fits the model on its own few.
 MODEL_MIN_ROWS = 30
 
+# Tables that record each run (one row per load or suite, per run): a rerun adds or changes its own.
+RUN_LOGS = frozenset({"ods.load_audit", "ods.dq_results", "cdm.load_audit", "cdm.dq_results", "oneid.dq_results",
+                      "oneid.runs", "ads.dq_results"})
+
 # A tag whose condition names a tag that does not exist (a typo of spend_180d).
 BAD_TAG = """  - {code: big_spender, name_zh: 大额, name_en: Big spender, category: 价值/测试, type: rule, status: online,
      refresh: daily, owner: tests, description: a typo, condition: "spend_18d > 1000"}

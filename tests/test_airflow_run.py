@@ -14,14 +14,11 @@ from pathlib import Path
 import pytest
 from delta.tables import DeltaTable
 
-from generated_build import DAYS
+from generated_build import DAYS, RUN_LOGS
 from jobs.compare import compare
 from jobs.config import load_catalog
 
 REPO = Path(__file__).resolve().parents[1]
-# Tables that record each run (one row per load or suite, per run): a rerun adds its own.
-RUN_LOGS = {"ods.load_audit", "ods.dq_results", "cdm.load_audit", "cdm.dq_results", "oneid.dq_results",
-            "oneid.runs", "ads.dq_results"}
 
 # Commits a rerun of the day adds to the table each stage writes on every run: the ODS audit
 # once per source task, then the CDM audit, OneID's run record and the ADS suite results.

@@ -36,10 +36,7 @@ def test_check_rejects_passes_on_the_build_and_names_a_row_it_did_not_reject(bui
 
 
 def test_compare_names_the_tables_that_differ(built, tmp_path, capsys):
-    assert cli.main(["compare", built.settings.lakehouse, built.settings.lakehouse]) == 0
-    same = capsys.readouterr().out.splitlines()[-1]
-    assert same.endswith("tables the same") and "different" not in same
-
+    # (Equal lakehouses compare the same: tests/test_faults.py and the Airflow rerun.)
     partial = tmp_path / "lakehouse"
     shutil.copytree(f"{built.settings.lakehouse}/ods", partial / "ods")
     assert cli.main(["compare", built.settings.lakehouse, str(partial)]) == 1
