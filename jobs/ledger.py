@@ -63,16 +63,10 @@ class Ledger:
             upstream_scopes: the scopes of the stage it reads from that must have succeeded
                 for ``ds`` (every landing source before the CDM).
         """
-        if not self.latest:
-            return None
-        first = min(day for day, _, _ in self.latest)
-        for day in _days(first, ds):
-            for scope in scopes:
-                status = self.latest.get((day, stage, scope))
-                if status not in (SUCCEEDED, GAP_ACCEPTED):
-                    what = _named(stage, scope)
-                    return (f"{what} of {day} {status or 'never ran'}; rerun it first (cdp run --ds {day}), "
-                            "or pass --allow-gap if the gap is intended")
+        for day, scope in self._unfinished_before(stage, scopes, ds):
+            status = self.latest.get((day, stage, scope))
+            return (f"{_named(stage, scope)} of {day} {status or 'never ran'}; rerun it first (cdp run --ds {day}), "
+                    "or pass --allow-gap if the gap is intended")
         upstream = UPSTREAM.get(stage)
         # An upstream stage that this ledger never saw run is run some other way (a lakehouse
         # made before the ledger, a stage run by hand); only a tracked one can block.
@@ -86,14 +80,19 @@ class Ledger:
 
     def gaps(self, stage: str, scopes: tuple[str, ...], ds: date) -> list[StageRecord]:
         """The records that accept every earlier day ``stage`` lacks a success for."""
+        return [
+            StageRecord(day, stage, scope, GAP_ACCEPTED, "gap accepted with --allow-gap")
+            for day, scope in self._unfinished_before(stage, scopes, ds)
+        ]
+
+    def _unfinished_before(self, stage: str, scopes: tuple[str, ...], ds: date) -> list[tuple[date, str]]:
+        """(day, scope) of every earlier day since the first recorded one that ``stage`` has
+        neither succeeded for nor accepted as a gap, oldest first."""
         if not self.latest:
             return []
         first = min(day for day, _, _ in self.latest)
-        return [
-            StageRecord(day, stage, scope, GAP_ACCEPTED, "gap accepted with --allow-gap")
-            for day in _days(first, ds) for scope in scopes
-            if self.latest.get((day, stage, scope)) not in (SUCCEEDED, GAP_ACCEPTED)
-        ]
+        return [(day, scope) for day in _days(first, ds) for scope in scopes
+                if self.latest.get((day, stage, scope)) not in (SUCCEEDED, GAP_ACCEPTED)]
 
     def record(self, records: list[StageRecord]) -> None:
         if records:
