@@ -62,6 +62,8 @@ class Settings:
     validation_pandas_max_rows: int = 0
     # Rows per written file for the small frames that reach a write in many partitions.
     rows_per_file: int = 1_000_000
+    # The serving database; None in an environment without one (no publish stage there).
+    postgres: PostgresSettings | None = None
 
     @property
     def checkpoint_dir(self) -> str:
@@ -93,7 +95,67 @@ def load_settings(env: str | None = None, landing: str | None = None, lakehouse:
         publish_parallelism=int(document.get("publish_parallelism", 1)),
         validation_pandas_max_rows=int(document.get("validation_pandas_max_rows", 0)),
         rows_per_file=int(document.get("rows_per_file", 1_000_000)),
+        postgres=_postgres_settings(document["postgres"], env) if "postgres" in document else None,
     )
+
+
+PG_PASSWORD_VARIABLE = "CDP_PG_PASSWORD"
+# Written by scripts/postgres.sh (run by set-up) for the server it starts on this machine.
+LOCAL_PG_PASSWORD_FILE = REPO_ROOT / ".secrets" / "pg_password"
+
+
+class MissingPostgresPassword(RuntimeError):
+    """Neither ``CDP_PG_PASSWORD`` nor the local password file gives the serving database's password."""
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    """The serving database (``postgres:`` of ``conf/env/*.yml``): the publish stage loads it,
+    ``cdp serve`` reads it. The password never lives in ``conf/``."""
+
+    host: str
+    port: int
+    database: str
+    user: str
+
+    def password(self) -> str:
+        """``CDP_PG_PASSWORD``, else the local server's ``.secrets/pg_password``.
+
+        Raises:
+            MissingPostgresPassword: neither is there, with what to set.
+        """
+        password = os.environ.get(PG_PASSWORD_VARIABLE, "")
+        if password:
+            return password
+        if LOCAL_PG_PASSWORD_FILE.exists():
+            return LOCAL_PG_PASSWORD_FILE.read_text(encoding="utf-8").strip()
+        raise MissingPostgresPassword(
+            f"{PG_PASSWORD_VARIABLE} is not set and {LOCAL_PG_PASSWORD_FILE} does not exist: on this machine "
+            "`bash scripts/postgres.sh` (run by `make setup`) starts the serving database and writes its password "
+            f"there; elsewhere set {PG_PASSWORD_VARIABLE} from your secret store."
+        )
+
+    def conninfo(self) -> str:
+        """A libpq connection string (psycopg), password included."""
+        values = {"host": self.host, "port": self.port, "dbname": self.database, "user": self.user,
+                  "password": self.password(), "application_name": "cdp"}
+        return " ".join(f"{name}={_conninfo_quoted(str(value))}" for name, value in values.items())
+
+    def jdbc_url(self) -> str:
+        return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}"
+
+
+def _conninfo_quoted(value: str) -> str:
+    """A libpq keyword value: quoted, with its quotes and backslashes escaped (a password may hold any)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _postgres_settings(section: Mapping[str, Any], env: str) -> PostgresSettings:
+    missing = sorted({"host", "port", "database", "user"} - set(section))
+    if missing:
+        raise ValueError(f"conf/env/{env}.yml: postgres lacks {missing}")
+    return PostgresSettings(host=str(section["host"]), port=int(section["port"]), database=str(section["database"]),
+                            user=str(section["user"]))
 
 
 def _environment_document(env: str, extended_by: tuple[str, ...] = ()) -> Mapping[str, Any]:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One-command set-up: virtualenv at .venv, the package with its pinned dependencies, and the
-# JVM jars in .jars/. Each step is skipped when its inputs have not changed since it last ran,
-# so a second run is a no-op.
+# One-command set-up: virtualenv at .venv, the package with its pinned dependencies, the JVM
+# jars in .jars/ and the serving PostgreSQL (scripts/postgres.sh). Each step is skipped when its
+# inputs have not changed since it last ran, so a second run is a no-op.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -81,4 +81,6 @@ step_pii_salt() {
 
 step_airflow
 step_pii_salt
-echo "setup: ready ($venv, $jars/, .airflow/)"
+# The serving database the publish stage loads (a no-op when it already runs).
+bash scripts/postgres.sh
+echo "setup: ready ($venv, $jars/, .airflow/, PostgreSQL in .pg/)"

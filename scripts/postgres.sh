@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# The serving database of the embedded default: a PostgreSQL server of this checkout, its files
+# in .pg/ (git-ignored), listening on loopback on the port of conf/env/$CDP_ENV.yml (`postgres:`),
+# with the database and login role the publish stage and `cdp serve` use.
+#
+#   bash scripts/postgres.sh [start]   install PostgreSQL if missing, initdb, start, create role and
+#                                      database; a no-op when the server already runs
+#   bash scripts/postgres.sh stop      stop this checkout's server
+#   bash scripts/postgres.sh status    exit 0 when it runs
+#   bash scripts/postgres.sh psql      a psql session as the serving role
+#
+# The role's password is CDP_PG_PASSWORD, by default a random one written once to
+# .secrets/pg_password (the code reads the same two places, jobs/config.py). PostgreSQL refuses to
+# run as root: as root the server runs as the `postgres` OS user of the Debian package, which owns
+# .pg/; otherwise as the calling user.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+command=${1:-start}
+python=.venv/bin/python
+pg_root=$repo/.pg
+data=$pg_root/data
+sockets=$pg_root/run
+log=$pg_root/postgres.log
+password_file=.secrets/pg_password
+
+fail() { echo "postgres: $*" >&2; exit 1; }
+
+[ -x "$python" ] || fail "no $python: run \`make setup\` first (it reads the settings with the project's own Python)"
+read -r pg_host pg_port pg_database pg_user < <("$python" -c '
+from jobs.config import load_settings
+pg = load_settings().postgres
+if pg is None:
+    raise SystemExit("the environment has no postgres: section in conf/env")
+print(pg.host, pg.port, pg.database, pg.user)')
+case "$pg_host" in
+    127.0.0.1 | localhost | ::1) ;;
+    *) fail "conf/env/${CDP_ENV:-local}.yml names the server $pg_host:$pg_port; this script only runs a local one" ;;
+esac
+
+# The newest installed server's binaries (Debian keeps them out of PATH).
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+install_server() {
+    [ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ] && return
+    echo "postgres: installing the Debian package postgresql"
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null || fail "PostgreSQL is not installed and installing it needs root: apt-get install postgresql"
+        sudo="sudo"
+    fi
+    # The package's own cluster (port 5432) is not ours; policy-rc.d keeps it from starting.
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null \
+        || { $sudo apt-get update -q >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null; } \
+        || fail "apt-get install postgresql failed"
+}
+
+# Runs a command as the server's OS user.
+if [ "$(id -u)" = 0 ]; then
+    server_user=postgres
+    as_server() { runuser -u "$server_user" -- "$@"; }
+else
+    server_user=$(id -un)
+    as_server() { "$@"; }
+fi
+
+running() { [ -n "$(pg_bin)" ] && [ -f "$data/PG_VERSION" ] && as_server "$(pg_bin)/pg_ctl" status -D "$data" >/dev/null 2>&1; }
+
+password() {
+    if [ -n "${CDP_PG_PASSWORD:-}" ]; then
+        printf '%s' "$CDP_PG_PASSWORD"
+        return
+    fi
+    if [ ! -f "$password_file" ]; then
+        mkdir -p .secrets && chmod 700 .secrets
+        (umask 077 && "$python" -c "import secrets; print(secrets.token_hex(24))" > "$password_file")
+    fi
+    tr -d '\n' < "$password_file"
+}
+
+# psql as the server's superuser over the unix socket of .pg/run (peer authentication).
+admin_psql() { as_server "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h "$sockets" -p "$pg_port" -d postgres "$@"; }
+
+init_cluster() {
+    [ -f "$data/PG_VERSION" ] && return
+    if [ "$(id -u)" = 0 ]; then
+        getent passwd "$server_user" >/dev/null || fail "no OS user $server_user (the Debian package creates it)"
+        # The server's user must reach .pg/ through the checkout's folders.
+        runuser -u "$server_user" -- test -x "$repo" \
+            || fail "the OS user $server_user cannot enter $repo; give its folders o+x or run set-up as a non-root user"
+    fi
+    echo "postgres: initdb into $data"
+    mkdir -p "$pg_root"
+    if [ "$(id -u)" = 0 ]; then chown "$server_user" "$pg_root"; fi
+    chmod 700 "$pg_root"
+    # Local connections only by the server's own OS user (peer); TCP by password (scram).
+    as_server "$(pg_bin)/initdb" -D "$data" -U "$server_user" --auth-local=peer --auth-host=scram-sha-256 \
+        --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    as_server mkdir -p "$sockets"
+}
+
+start_server() {
+    # Sized for a 2-core machine shared with Spark: bulk loads want WAL room and maintenance
+    # memory for index builds, not many connections.
+    as_server "$(pg_bin)/pg_ctl" start -D "$data" -l "$log" -w -t 60 -o "\
+ -c listen_addresses=$pg_host -c port=$pg_port -c unix_socket_directories=$sockets\
+ -c max_connections=100 -c shared_buffers=256MB -c maintenance_work_mem=256MB -c max_wal_size=2GB\
+ -c wal_level=minimal -c max_wal_senders=0" >/dev/null \
+        || fail "the server did not start; see $log"
+}
+
+# The login role and its database; created once, left alone afterwards.
+ensure_role_and_database() {
+    local secret
+    secret=$(password)
+    case "$secret" in *"'"*) fail "CDP_PG_PASSWORD must not contain a single quote" ;; esac
+    if [ -z "$(admin_psql -tA -c "SELECT 1 FROM pg_roles WHERE rolname = '$pg_user'")" ]; then
+        echo "postgres: creating role $pg_user"
+        # CREATEDB: the tests publish into throwaway databases of their own.
+        admin_psql -c "CREATE ROLE \"$pg_user\" LOGIN CREATEDB PASSWORD '$secret'"
+    fi
+    if [ -z "$(admin_psql -tA -c "SELECT 1 FROM pg_database WHERE datname = '$pg_database'")" ]; then
+        echo "postgres: creating database $pg_database"
+        admin_psql -c "CREATE DATABASE \"$pg_database\" OWNER \"$pg_user\""
+    fi
+}
+
+case "$command" in
+    start)
+        if running; then exit 0; fi
+        install_server
+        init_cluster
+        start_server
+        ensure_role_and_database
+        echo "postgres: running on $pg_host:$pg_port (database $pg_database, role $pg_user, files in .pg/)"
+        ;;
+    stop)
+        if running; then as_server "$(pg_bin)/pg_ctl" stop -D "$data" -m fast -w >/dev/null; echo "postgres: stopped"; fi
+        ;;
+    status)
+        running
+        ;;
+    psql)
+        running || fail "not running: bash scripts/postgres.sh"
+        PGPASSWORD=$(password) exec "$(pg_bin)/psql" -h "$pg_host" -p "$pg_port" -U "$pg_user" -d "$pg_database" "${@:2}"
+        ;;
+    *)
+        fail "unknown command $command; use start, stop, status or psql"
+        ;;
+esac
