@@ -228,8 +228,8 @@ def read_inputs(build: AdsBuild) -> AdsInputs:
     owners = build.oneid("record_identity")
     mapping = build.oneid("id_mapping")
     dim_channel, dim_product = read(table("cdm.dim_channel")), read(table("cdm.dim_product"))
-    orders = base.orders(read(table("cdm.fct_order")), owners, dim_channel, read(table("cdm.dim_store")))
-    orders = orders.where(F.col("order_date") <= F.lit(build.ds)).persist(StorageLevel.MEMORY_AND_DISK)
+    orders = base.orders(read(table("cdm.fct_order")), read(table("cdm.fct_ecom_order_lifecycle")), owners,
+                         dim_channel, read(table("cdm.dim_store")), build.ds).persist(StorageLevel.MEMORY_AND_DISK)
     events = base.events(read(table("cdm.fct_event")), owners, dim_channel, dim_product)
     events = events.where(F.col("event_date") <= F.lit(build.ds)).persist(StorageLevel.MEMORY_AND_DISK)
     members = base.member_identities(mapping)

@@ -292,8 +292,14 @@ def _facts(build: CdmBuild) -> None:
                   for name in fct_order_item.ALLOCATION_HEADER]
             )
             candidates = candidates.unionByName(earlier.join(lines.select("order_key"), on="order_key", how="left_semi"))
-        built, orphans = fct_order_item.build(lines, candidates)
-        build.add_unknown(references.orphan_lines(orphans).collect())
+        built, unplaced = fct_order_item.build(lines, candidates)
+        reported = references.unplaced_lines(unplaced).collect()
+        build.add_unknown(reported)
+        negative = sum(row.rows for row in reported if row.column == "order_type")
+        if negative:
+            build.warn(f"cdm.fct_order_item: {negative} POS line(s) written negative under a sale ticket left out "
+                       "(only a return's lines may be negative); cdm.unknown_references lists their orders "
+                       "under column order_type")
         return built
 
     build.publish(

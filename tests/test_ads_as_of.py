@@ -154,6 +154,76 @@ def test_coupons_on_ds_are_those_issued_by_then_in_the_state_they_had(spark):
     assertDataFrameEqual(actual, expected)
 
 
+# --- cdm.fct_order: each e-commerce order paid and refunded as it was on ds ---------------------
+
+FCT_ORDER_DDL = (
+    "order_key string, record_key string, order_date date, order_at timestamp_ntz, order_type string, "
+    "is_paid boolean, is_purchase boolean, paid_amount decimal(18,2), refund_amount decimal(18,2), "
+    "net_paid_amount decimal(18,2), discount_amount decimal(18,2), coupon_count int, item_count bigint, "
+    "channel_id string, platform string, store_id string, pay_method string, buyer_key string, source_dt date"
+)
+LIFECYCLE_DDL = "order_key string, paid_at timestamp_ntz, refunded_date date"
+ORDERS_ON_DS_DDL = "one_id string, order_key string, is_purchase boolean, net_paid_amount decimal(18,2)"
+PAID = Decimal("100.00")
+NOTHING = Decimal("0.00")
+
+
+def newest_order(key: str, placed: str, is_paid: bool, refund: Decimal, order_type: str = "sale") -> tuple:
+    """``cdm.fct_order``'s newest version of an order of 100.00 (a return's amounts negative)."""
+    sign = -1 if order_type == "return" else 1
+    net = (sign * PAID - refund) if is_paid else NOTHING
+    return (key, f"r:{key}", at(placed).date(), at(placed), order_type, is_paid, is_paid and order_type == "sale",
+            sign * PAID, refund, net, NOTHING, 0, 1, "ecom:tmall", "tmall", None, None, f"b:{key}", D3)
+
+
+NEWEST_ORDERS = [
+    # Paid before ds, refunded on the day after ds: a purchase kept in full on ds.
+    newest_order("e1", "2026-03-09 10:00:00", True, PAID),
+    # Placed on ds, paid only after ds: not yet a purchase on ds.
+    newest_order("e2", "2026-03-10 22:00:00", True, NOTHING),
+    # Paid and refunded by ds: a purchase of nothing kept.
+    newest_order("e3", "2026-03-08 10:00:00", True, PAID),
+    # Closed unpaid.
+    newest_order("e4", "2026-03-09 11:00:00", False, NOTHING),
+    # Placed after ds: not yet there.
+    newest_order("e5", "2026-03-11 09:00:00", True, NOTHING),
+    # Paid on ds's last second; a ticket and a return at the till, which the lifecycle does not track.
+    newest_order("e6", "2026-03-10 23:00:00", True, NOTHING),
+    newest_order("p1", "2026-03-10 12:00:00", True, NOTHING),
+    newest_order("p2", "2026-03-10 13:00:00", True, NOTHING, "return"),
+    # Nobody's order.
+    newest_order("e7", "2026-03-09 12:00:00", True, NOTHING),
+]
+LIFECYCLES = [
+    ("e1", at("2026-03-09 10:05:00"), D3),
+    ("e2", at("2026-03-11 00:00:00"), None),
+    ("e3", at("2026-03-08 10:05:00"), DS),
+    ("e4", None, date(2026, 3, 9)),
+    ("e5", at("2026-03-11 09:05:00"), None),
+    ("e6", at("2026-03-10 23:59:59"), None),
+    ("e7", at("2026-03-09 12:05:00"), None),
+]
+
+
+def test_orders_on_ds_are_paid_and_refunded_as_they_were_then(spark):
+    owners = frame(spark, "record_key string, one_id string",
+                   [(f"r:{key}", "p1") for key in ("e1", "e2", "e3", "e4", "e5", "e6", "p1", "p2")])
+    channels = frame(spark, "channel_id string, channel_group string, channel_type string",
+                     [("ecom:tmall", "ecom", "marketplace")])
+    stores = frame(spark, "store_id string, city string, source_dt date", [])
+    actual = base.orders(frame(spark, FCT_ORDER_DDL, NEWEST_ORDERS), frame(spark, LIFECYCLE_DDL, LIFECYCLES), owners,
+                         channels, stores, DS).select("one_id", "order_key", "is_purchase", "net_paid_amount")
+    assertDataFrameEqual(actual, frame(spark, ORDERS_ON_DS_DDL, [
+        ("p1", "e1", True, PAID),
+        ("p1", "e2", False, NOTHING),
+        ("p1", "e3", True, NOTHING),
+        ("p1", "e4", False, NOTHING),
+        ("p1", "e6", True, PAID),
+        ("p1", "p1", True, PAID),
+        ("p1", "p2", False, -PAID),
+    ]))
+
+
 # --- OneID: the state tables of the run for ds --------------------------------------------------
 
 
@@ -193,7 +263,8 @@ def first_day(spark: SparkSession, settings, name: str) -> DataFrame:
 def bring_second_day_news(spark: SparkSession, settings) -> None:
     """Writes what a second day's extracts may say about the first day's identities, which the
     generated second day happens not to: a member moves to another level, a coupon issued before
-    is used, a follower unsubscribes."""
+    is used, a follower unsubscribes, an e-commerce order is refunded and another, closed unpaid
+    on the first day, is paid."""
     catalog = load_catalog()
     second_day_at = F.lit(SECOND_DAY_AT).cast("timestamp_ntz")
 
@@ -219,6 +290,25 @@ def bring_second_day_news(spark: SparkSession, settings) -> None:
     DeltaTable.forPath(spark, coupons_path).update(
         F.col("coupon_id") == unused.coupon_id,
         {"coupon_status": F.lit("used"), "used_at": second_day_at, "days_to_use": F.lit(1)})
+
+    owned, _ = table("oneid.record_identity")
+    orders, orders_path = table("cdm.fct_order")
+    first_day_ecom = orders.join(owned, "record_key", "left_semi") \
+        .where((F.col("order_date") == F.lit(DAYS[0])) & (F.col("order_source") == "ecom")).orderBy("order_key")
+    refunded = first_day_ecom.where(F.col("is_paid") & (F.col("refund_amount") == 0)).first()
+    paid_late = first_day_ecom.where(~F.col("is_paid")).first()
+    DeltaTable.forPath(spark, orders_path).update(
+        F.col("order_key") == refunded.order_key,
+        {"order_status": F.lit("refunded"), "refund_amount": F.col("paid_amount"), "net_paid_amount": F.lit(0)})
+    DeltaTable.forPath(spark, orders_path).update(
+        F.col("order_key") == paid_late.order_key,
+        {"order_status": F.lit("paid"), "is_paid": F.lit(True), "is_purchase": F.lit(True),
+         "net_paid_amount": F.col("paid_amount")})
+    _, lifecycle_path = table("cdm.fct_ecom_order_lifecycle")
+    DeltaTable.forPath(spark, lifecycle_path).update(
+        F.col("order_key") == refunded.order_key, {"refunded_date": F.lit(DAYS[1]), "order_status": F.lit("refunded")})
+    DeltaTable.forPath(spark, lifecycle_path).update(
+        F.col("order_key") == paid_late.order_key, {"paid_at": second_day_at, "order_status": F.lit("paid")})
 
     users, users_path = table("ods.wechat_users")
     following = (F.col("dt") == F.lit(DAYS[0])) & (F.col("app_type") == "official_account") \

@@ -254,7 +254,8 @@ def test_order_lines_sum_to_the_paid_amount_to_the_cent_and_returns_are_negative
 def test_a_line_of_an_unknown_ticket_is_an_orphan_not_allocated(spark, order_facts):
     _, orphans, _ = order_facts
     assertDataFrameEqual(
-        orphans, spark.createDataFrame([("pos:P404", 1)], "order_key string, line_no int"), checkRowOrder=False
+        orphans, spark.createDataFrame([("pos:P404", 1, "unknown_order")], "order_key string, line_no int, reason string"),
+        checkRowOrder=False,
     )
 
 

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.config import load_contracts
-from models.cdm import fct_order, fct_order_item
+from models.cdm import fct_order, fct_order_item, references
 from models.ods.contract import ColumnSpec, EntityContract, parse_contract
 from models.ods.records import RECORD_SCHEMA, split_file
 from models.ods.typed_records import (
@@ -225,14 +225,18 @@ def pos_day(spark: SparkSession, landing: dict[str, str], entity: str) -> DataFr
     return check_records(records, contract, DS, "run-1")
 
 
+def no_ecom_orders(spark: SparkSession) -> DataFrame:
+    ecom = next(c for c in load_contracts() if c.table_name == "ecom_orders")
+    return check_records(spark.createDataFrame([], RECORD_SCHEMA), ecom, DS, "run-1").select(
+        *ecom.column_names, *LINEAGE_COLUMNS
+    )
+
+
 def cdm_orders(spark: SparkSession, landing: dict[str, str]) -> tuple[DataFrame, DataFrame]:
     """(fct_order_item, fct_order) of a day that holds only these POS tickets."""
     ods_orders = accepted_rows(pos_day(spark, landing, "orders"), POS_CONTRACTS["orders"])
     ods_items = accepted_rows(pos_day(spark, landing, "order_items"), POS_CONTRACTS["order_items"])
-    ecom = next(c for c in load_contracts() if c.table_name == "ecom_orders")
-    no_ecom = check_records(spark.createDataFrame([], RECORD_SCHEMA), ecom, DS, "run-1").select(
-        *ecom.column_names, *LINEAGE_COLUMNS
-    )
+    no_ecom = no_ecom_orders(spark)
     headers = fct_order.headers(ods_orders, no_ecom)
     items, _ = fct_order_item.build(fct_order_item.raw_lines(ods_items, no_ecom), headers)
     # Computed once: the order build reads the lines again.
@@ -276,6 +280,38 @@ def test_both_sign_conventions_give_the_same_cdm_orders_and_lines(spark):
     assert sorted((r.order_id, str(r.paid_amount)) for r in negative_orders.collect()) == [
         ("R1", "-45.00"), ("R2", "-20.00"), ("S1", "90.00"),
     ]
+
+
+def test_a_line_written_negative_under_a_sale_ticket_is_reported_not_loaded_as_a_sale(spark):
+    """A line carries no order type, so ODS takes a wholly negative line for a return's line and
+    keeps its sign; the CDM, which knows the ticket, leaves out a negative line of a sale and
+    reports it, instead of selling what the till wrote as taken back."""
+    day = {
+        "orders": NEGATIVE_RETURNS["orders"] + "S2,T01,,,,2026-01-05 12:00:00,sale,,80.00,0,80.00,cash\n",
+        "order_items": NEGATIVE_RETURNS["order_items"] + "S2,1,A,1,50.00,50.00\nS2,2,B,-1,30.00,-30.00\n",
+    }
+    items = accepted_rows(pos_day(spark, day, "order_items"), POS_CONTRACTS["order_items"])
+    assertDataFrameEqual(
+        items.select("order_id", "line_no", "qty", "amount", "written_negative"),
+        spark.createDataFrame(
+            [("S1", 1, 2, Decimal("100.00"), False), ("R1", 1, 1, Decimal("50.00"), True),
+             ("R2", 1, 2, Decimal("20.00"), True), ("S2", 1, 1, Decimal("50.00"), False),
+             ("S2", 2, 1, Decimal("30.00"), True)],
+            "order_id string, line_no int, qty int, amount decimal(18,2), written_negative boolean",
+        ),
+        checkRowOrder=False,
+    )
+    ods_orders = accepted_rows(pos_day(spark, day, "orders"), POS_CONTRACTS["orders"])
+    lines = fct_order_item.raw_lines(items, no_ecom_orders(spark))
+    placed, unplaced = fct_order_item.build(lines, fct_order.headers(ods_orders, no_ecom_orders(spark)))
+    assert sorted((row.order_id, row.line_no, str(row.paid_amount)) for row in placed.collect()) == [
+        ("R1", 1, "-45.00"), ("R2", 1, "-20.00"), ("S1", 1, "90.00"), ("S2", 1, "80.00"),
+    ]
+    assertDataFrameEqual(
+        references.unplaced_lines(unplaced),
+        spark.createDataFrame([("cdm.fct_order_item", "order_type", "cdm.fct_order", "pos:S2", 1)],
+                              references.UNKNOWN_REFERENCE_SCHEMA),
+    )
 
 
 def test_a_negative_sale_or_a_return_of_mixed_signs_is_rejected(spark):

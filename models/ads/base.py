@@ -7,7 +7,7 @@ in the CDM facts.
 
 Every input is as it stood on the business date ds, so a backfill of an older day sees what
 that day's own build saw: the member version in effect then, the WeChat rows loaded by then,
-each coupon in the state it had then.
+each coupon in the state it had then, each e-commerce order paid and refunded as it was then.
 """
 
 from __future__ import annotations
@@ -68,13 +68,32 @@ def owners(record_identity: DataFrame) -> DataFrame:
     return record_identity.select("record_key", ONE_ID)
 
 
-def orders(fct_order: DataFrame, record_identity: DataFrame, dim_channel: DataFrame, dim_store: DataFrame) -> DataFrame:
-    """Every order that has an owner, with its channel group and store city."""
+def orders(fct_order: DataFrame, ecom_lifecycle: DataFrame, record_identity: DataFrame, dim_channel: DataFrame,
+           dim_store: DataFrame, ds: date) -> DataFrame:
+    """Every order placed by the end of ds that has an owner, as it stood on ds, with its
+    channel group and store city.
+
+    ``cdm.fct_order`` holds each order's newest version. A POS ticket is settled when it is
+    placed; an e-commerce order is paid and refunded later, so whether it was paid and refunded
+    on ds comes from ``cdm.fct_ecom_order_lifecycle``: paid when its ``paid_at`` is before the
+    end of ds, refunded when the first extract that showed the refund is dated ds or earlier.
+    An order the lifecycle does not know keeps what ``cdm.fct_order`` says.
+    """
     channels = dim_channel.select("channel_id", "channel_group", "channel_type")
     stores = dim_store.select("store_id", F.col("city").alias("store_city"), F.col("source_dt").alias("store_dt"))
+    milestones = ecom_lifecycle.select("order_key", F.col("paid_at").alias("paid_at_"),
+                                       F.col("refunded_date").alias("refunded_date_"))
+    paid_on_ds = F.col("is_paid") & F.coalesce(F.col("paid_at_") < _after(ds), F.lit(True))
+    refunded_on_ds = F.coalesce(F.col("refunded_date_") <= F.lit(ds), F.lit(True))
+    refund_on_ds = F.when(refunded_on_ds, F.col("refund_amount")).otherwise(F.lit(0))
+    net_paid_on_ds = F.when(paid_on_ds, F.col("paid_amount") - refund_on_ds).otherwise(F.lit(0))
     day_of_week = (F.dayofweek("order_date") + 5) % 7 + 1  # Spark counts from Sunday; ISO from Monday
     return (
-        fct_order.join(owners(record_identity), on="record_key", how="inner")
+        fct_order.where(F.col("order_date") <= F.lit(ds))
+        .join(owners(record_identity), on="record_key", how="inner")
+        .join(milestones, on="order_key", how="left")
+        .withColumn("is_purchase", F.col("is_purchase") & paid_on_ds)
+        .withColumn("net_paid_amount", net_paid_on_ds.cast("decimal(18,2)"))
         .join(channels, on="channel_id", how="left")
         .join(stores, on="store_id", how="left")
         .withColumn("order_hour", F.hour("order_at"))

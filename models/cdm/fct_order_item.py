@@ -11,22 +11,30 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from models.cdm import common as c
+from models.ods.typed_records import WRITTEN_NEGATIVE
 
 COLUMNS = (
     "order_key", "line_no", "order_source", "order_id", "platform", "channel_id", "store_id", "order_type",
     "order_at", "order_date", "sku_id", "quantity", "unit_price", "line_amount", "allocated_discount",
     "paid_amount", c.SOURCE_VERSION, c.SOURCE_DT,
 )
+UNKNOWN_ORDER = "unknown_order"
+NEGATIVE_LINE_OF_SALE = "negative_line_of_sale"
+UNPLACED_COLUMNS = ("order_key", "line_no", "reason")
 ALLOCATION_HEADER = ("order_key", "order_source", "order_id", "platform", "channel_id", "store_id", "order_type",
                      "order_at", "order_date", "pay_amount", c.SOURCE_VERSION, c.SOURCE_DT)
 
 
 def raw_lines(ods_pos_items: DataFrame, ods_ecom_orders: DataFrame) -> DataFrame:
-    """The lines of the day's extracts: POS item rows and the items of each newest e-commerce order."""
+    """The lines of the day's extracts: POS item rows and the items of each newest e-commerce
+    order, with whether the till wrote the line negative (``written_negative``)."""
+    # ODS partitions loaded before the sign was kept have no such column: they were positive.
+    pos_negative = (F.coalesce(F.col(WRITTEN_NEGATIVE), F.lit(False)) if WRITTEN_NEGATIVE in ods_pos_items.columns
+                    else F.lit(False))
     pos = c.newest_per_key(ods_pos_items, ["order_id", "line_no"], c.source_version()).select(
         c.pos_order_key(F.col("order_id")).alias("order_key"),
         "line_no", c.trimmed("sku_id").alias("sku_id"), F.col("qty").alias("quantity"), "unit_price",
-        F.col("amount").alias("line_amount"),
+        F.col("amount").alias("line_amount"), pos_negative.alias(WRITTEN_NEGATIVE),
     )
     newest_ecom = c.newest_per_key(ods_ecom_orders, ["platform", "order_id"], c.source_version())
     ecom = newest_ecom.select(
@@ -39,12 +47,13 @@ def raw_lines(ods_pos_items: DataFrame, ods_ecom_orders: DataFrame) -> DataFrame
         F.col("item.qty").alias("quantity"),
         F.col("item.unit_price").alias("unit_price"),
         F.col("item.amount").alias("line_amount"),
+        F.lit(False).alias(WRITTEN_NEGATIVE),
     )
     return pos.unionByName(ecom)
 
 
 def build(lines: DataFrame, order_headers: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """Allocated, signed lines, and the lines whose order is unknown.
+    """Allocated, signed lines, and the lines that cannot be placed on their order.
 
     Args:
         lines: :func:`raw_lines`.
@@ -52,13 +61,19 @@ def build(lines: DataFrame, order_headers: DataFrame) -> tuple[DataFrame, DataFr
             those already in ``cdm.fct_order``), with the unsigned ``pay_amount``.
 
     Returns:
-        (lines to upsert, orphan lines with ``order_key`` and ``line_no``): a POS line whose
-        ticket was rejected or has not arrived cannot be placed and is reported instead.
+        (lines to upsert, unplaced lines with ``order_key``, ``line_no`` and ``reason``): a POS
+        line whose ticket was rejected or has not arrived (``unknown_order``), and a line the
+        till wrote negative under a sale ticket (``negative_line_of_sale``: only a return's
+        lines may be written negative, so its sign means nothing certain), are reported
+        instead of allocated.
     """
     header = order_headers.select(*ALLOCATION_HEADER)
     placed = lines.join(header, on="order_key", how="inner")
-    orphans = lines.join(header, on="order_key", how="left_anti").select("order_key", "line_no")
-    return _allocate(placed), orphans
+    orphans = lines.join(header, on="order_key", how="left_anti").withColumn("reason", F.lit(UNKNOWN_ORDER))
+    negative_of_sale = F.col(WRITTEN_NEGATIVE) & (F.col("order_type") == c.ORDER_TYPE_SALE)
+    misplaced = placed.where(negative_of_sale).withColumn("reason", F.lit(NEGATIVE_LINE_OF_SALE))
+    unplaced = orphans.select(*UNPLACED_COLUMNS).unionByName(misplaced.select(*UNPLACED_COLUMNS))
+    return _allocate(placed.where(~negative_of_sale)), unplaced
 
 
 def _allocate(placed: DataFrame) -> DataFrame:

@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from models.cdm import common as c
+from models.cdm.fct_order_item import NEGATIVE_LINE_OF_SALE
 
 UNKNOWN_REFERENCE_SCHEMA = T.StructType(
     [
@@ -80,9 +81,14 @@ def unknown_references(checked: DataFrame, fact_table: str, column: str, dimensi
     )
 
 
-def orphan_lines(orphans: DataFrame) -> DataFrame:
-    """Order lines whose order is unknown, as unknown references to ``cdm.fct_order``."""
-    return orphans.groupBy(F.col("order_key").alias("key_value")).agg(F.count(F.lit(1)).alias("rows")).select(
-        F.lit("cdm.fct_order_item").alias("fact_table"), F.lit("order_key").alias("column"),
+def unplaced_lines(unplaced: DataFrame) -> DataFrame:
+    """Order lines that could not be placed on their order, as unknown references: an unknown
+    order under column ``order_key``; a line written negative under a sale ticket under column
+    ``order_type`` (its sign contradicts the order's type)."""
+    column = F.when(F.col("reason") == NEGATIVE_LINE_OF_SALE, F.lit("order_type")).otherwise(F.lit("order_key"))
+    return unplaced.groupBy(column.alias("column"), F.col("order_key").alias("key_value")).agg(
+        F.count(F.lit(1)).alias("rows")
+    ).select(
+        F.lit("cdm.fct_order_item").alias("fact_table"), "column",
         F.lit("cdm.fct_order").alias("dimension"), "key_value", "rows",
     )

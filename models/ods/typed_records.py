@@ -29,6 +29,7 @@ ITEM_TEXT = T.ArrayType(
     T.StructType([T.StructField(name, T.StringType()) for name in ("sku_id", "qty", "unit_price", "amount")])
 )
 LINEAGE_COLUMNS = ("source_file", "source_line", "ingest_run_id", "dt")
+WRITTEN_NEGATIVE = "written_negative"
 REJECT_COLUMNS = ("source", "entity", "source_file", "source_line", "raw_text", "reason", "ingest_run_id", "dt")
 REASON = "reject_reason"
 NUMBER_TYPES = {"decimal": MONEY, "int": T.IntegerType()}
@@ -145,30 +146,44 @@ def _any(conditions: list[Column]) -> Column:
     return functools.reduce(operator.or_, [F.coalesce(condition, F.lit(False)) for condition in conditions])
 
 
-def signed_values(values: dict[str, Column], contract: EntityContract) -> dict[str, Column]:
-    """The typed values with a row written negative (``contract.sign_convention``) turned positive.
+def written_negative(values: dict[str, Column], rule: SignConvention) -> Column:
+    """Whether a row is written in the negative sign convention: the rule's ``columns`` hold at
+    least one negative value and no positive one, and its ``allowed_column`` (if any) holds an
+    allowed value."""
+    signed = [values[name] for name in rule.columns]
+    negative = _any([value < 0 for value in signed]) & ~_any([value > 0 for value in signed])
+    if rule.allowed_column is not None:
+        negative = negative & values[rule.allowed_column].isin(*rule.allowed_values)
+    return negative
 
-    A row is written negative when the rule's ``columns`` hold at least one negative value and
-    no positive one, and its ``allowed_column`` (if any) holds an allowed value. Other rows
-    keep their values, so a stray negative still fails its range check. A value whose
-    negation does not fit its type (the smallest int) becomes null, for the range check to
-    report.
+
+def signed_values(values: dict[str, Column], contract: EntityContract) -> dict[str, Column]:
+    """The typed values with a row written negative (``contract.sign_convention``,
+    :func:`written_negative`) turned positive.
+
+    Other rows keep their values, so a stray negative still fails its range check. A value
+    whose negation does not fit its type (the smallest int) becomes null, for the range check
+    to report.
     """
     rule = contract.sign_convention
     if rule is None:
         return values
     types = {column.name: column.type for column in contract.columns}
-    signed = [values[name] for name in rule.columns]
-    written_negative = _any([value < 0 for value in signed]) & ~_any([value > 0 for value in signed])
-    if rule.allowed_column is not None:
-        written_negative = written_negative & values[rule.allowed_column].isin(*rule.allowed_values)
+    negated = written_negative(values, rule)
     return {
         # try_subtract widens a decimal by one digit; the cast gives back the column's type.
-        name: F.when(written_negative, F.try_subtract(F.lit(0), value).cast(NUMBER_TYPES[types[name]])).otherwise(value)
+        name: F.when(negated, F.try_subtract(F.lit(0), value).cast(NUMBER_TYPES[types[name]])).otherwise(value)
         if name in rule.columns
         else value
         for name, value in values.items()
     }
+
+
+def sign_columns(contract: EntityContract) -> tuple[str, ...]:
+    """The column an entity with a sign convention keeps: whether the row was written negative,
+    for the CDM to check against what the row belongs to (a POS line carries no order type;
+    its ticket does)."""
+    return (WRITTEN_NEGATIVE,) if contract.sign_convention is not None else ()
 
 
 def _range_reason(spec: ColumnSpec, typed: Column, value: Column, rule: SignConvention | None) -> Column | None:
@@ -227,7 +242,8 @@ def check_records(records: DataFrame, contract: EntityContract, ds: date, run_id
         if unparsed
         else F.create_map().cast("map<string,string>").alias(UNPARSED),
     )
-    values = signed_values({name: F.col(name) for name in contract.column_names}, contract)
+    typed_values = {name: F.col(name) for name in contract.column_names}
+    values = signed_values(typed_values, contract)
     column_reasons = []
     for spec in contract.columns:
         parsing = F.col(_parse_reason(spec.name)) if checked[spec.name].reason is not None else None
@@ -241,8 +257,12 @@ def check_records(records: DataFrame, contract: EntityContract, ds: date, run_id
     reason = F.when(F.col("is_malformed"), F.lit(reasons.MALFORMED_RECORD)).otherwise(
         F.nullif(F.concat_ws(reasons.REASON_SEPARATOR, *column_reasons, duplicate), F.lit(""))
     )
+    negative = [] if contract.sign_convention is None else [
+        written_negative(typed_values, contract.sign_convention).alias(WRITTEN_NEGATIVE)
+    ]
     return typed.select(
         *[values[name].alias(name) for name in contract.column_names],
+        *negative,
         "source_file",
         "source_line",
         "raw_text",
@@ -258,8 +278,9 @@ def _parse_reason(name: str) -> str:
 
 
 def accepted_rows(checked: DataFrame, contract: EntityContract) -> DataFrame:
-    """The typed ODS table rows: contract columns then lineage."""
-    extra = anomalies.flag_columns(contract.anomalies)
+    """The typed ODS table rows: contract columns, the anomaly flags and the sign written, then
+    lineage."""
+    extra = (*anomalies.flag_columns(contract.anomalies), *sign_columns(contract))
     return checked.where(F.col(REASON).isNull()).select(*contract.column_names, *extra, *LINEAGE_COLUMNS)
 
 
