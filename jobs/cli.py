@@ -272,6 +272,62 @@ def _compare(args: argparse.Namespace) -> int:
     return 1 if different else 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from jobs.serving.keys import load_keys
+    from jobs.serving.settings import load_serve_settings
+
+    settings = load_serve_settings()
+    host, port = args.host or settings.host, args.port or settings.port
+    if not load_keys(settings.api_keys_file):
+        print(f"warning: no API key in {settings.api_keys_file}: every request will be refused (401); "
+              "create one with `cdp api-key create NAME --scope oneid:read --scope profile:read`", file=sys.stderr)
+    print(f"serving PostgreSQL {settings.postgres.host}:{settings.postgres.port}/{settings.postgres.database} "
+          f"on http://{host}:{port}: the 360° page at http://{host}:{port}/ui/, the API's document at "
+          f"http://{host}:{port}/docs", flush=True)
+    # Uvicorn's own access log would print query strings, which carry mobiles and emails: the
+    # app writes its own JSON access log without them.
+    uvicorn.run("jobs.serving.api:create_app", factory=True, host=host, port=port,
+                workers=args.workers or settings.workers, loop="uvloop", http="httptools",
+                access_log=False, log_level="warning")
+    return 0
+
+
+def _api_key(args: argparse.Namespace) -> int:
+    from jobs.serving.keys import create_key, load_keys, revoke_key
+    from jobs.serving.settings import load_serve_settings
+
+    path = load_serve_settings().api_keys_file
+    if args.api_key_command == "create":
+        try:
+            key = create_key(path, args.name, tuple(args.scope))
+        except ValueError as error:
+            print(f"FAILED {error}", file=sys.stderr)
+            return 1
+        print(key)
+        print(f"key {args.name!r} ({', '.join(args.scope)}) added to {path}: this is the only time it is shown; "
+              "restart `cdp serve` to use it", file=sys.stderr)
+        return 0
+    if args.api_key_command == "revoke":
+        if not revoke_key(path, args.name):
+            print(f"no key named {args.name!r} in {path}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.name!r}; restart `cdp serve` to refuse it")
+        return 0
+    for key in load_keys(path).values():
+        print(f"{key.name:<20} {','.join(key.scopes):<28} created {key.created_at}  sha256 {key.sha256[:12]}…")
+    return 0
+
+
+def _bench_serve(args: argparse.Namespace) -> int:
+    from jobs.serving import bench
+
+    print("\n".join(bench.run(identifiers=args.identifiers, duration=args.duration, connections=args.connections,
+                              workers=[int(value) for value in args.workers.split(",")], out=Path(args.out))))
+    return 0
+
+
 def _role_argument(command: argparse.ArgumentParser) -> None:
     """``--role``: who reads, for the commands analysts use (jobs/access.py)."""
     from jobs.access import ANALYST, ROLE_OPTION, ROLES
@@ -373,6 +429,33 @@ def parser() -> argparse.ArgumentParser:
     compare.add_argument("left", help="a lakehouse root")
     compare.add_argument("right", help="another lakehouse root")
     compare.set_defaults(handler=_compare)
+
+    serve = commands.add_parser("serve", help="the OneID lookup API and the 360° customer page over the PostgreSQL tables")
+    serve.add_argument("--host", help="address to listen on (default conf/serving.yml: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default conf/serving.yml)")
+    serve.add_argument("--workers", type=int, help="worker processes (default conf/serving.yml)")
+    serve.set_defaults(handler=_serve)
+
+    api_key = commands.add_parser("api-key", help="API keys of `cdp serve`: stored as SHA-256 hashes only")
+    api_key_commands = api_key.add_subparsers(dest="api_key_command", required=True)
+    create = api_key_commands.add_parser("create", help="make a key and print it once")
+    create.add_argument("name", help="who holds it, e.g. crm or staff-360")
+    create.add_argument("--scope", action="append", required=True, choices=["oneid:read", "profile:read"],
+                        help="oneid:read: lookups and changes (the CRM); profile:read: profiles and search (staff); repeatable")
+    create.set_defaults(handler=_api_key)
+    revoke = api_key_commands.add_parser("revoke", help="remove a key by name")
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=_api_key)
+    api_key_commands.add_parser("list", help="names, scopes and hash prefixes").set_defaults(handler=_api_key)
+
+    bench_serve = commands.add_parser("bench-serve", help="load-test `cdp serve` on loopback: 1M synthetic identifiers, "
+                                                         "single lookups with wrk, batches of 1,000")
+    bench_serve.add_argument("--identifiers", type=int, default=1_000_000, help="rows of the synthetic id_mapping")
+    bench_serve.add_argument("--duration", type=int, default=20, help="seconds per wrk run")
+    bench_serve.add_argument("--connections", type=int, default=200)
+    bench_serve.add_argument("--workers", default="1,2,3", help="uvicorn worker counts to compare, e.g. '1,2'")
+    bench_serve.add_argument("--out", default="bench/serve.json", help="JSON file for the results")
+    bench_serve.set_defaults(handler=_bench_serve)
 
     sql = commands.add_parser("sql", help="run a Spark SQL query over the registered tables")
     sql.add_argument("query")

@@ -79,8 +79,25 @@ step_pii_salt() {
     fi
 }
 
+# What `cdp serve`'s page test and benchmark drive: Debian's headless Chromium with its driver,
+# a CJK font for the screenshots' Chinese names and tags, and wrk. Installed only when missing.
+step_browser_and_load_tools() {
+    local missing=()
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    command -v wrk >/dev/null || missing+=(wrk)
+    [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
+    [ ${#missing[@]} -eq 0 ] && return
+    echo "setup: installing ${missing[*]} with apt-get"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
 step_airflow
 step_pii_salt
+step_browser_and_load_tools
 # The serving database the publish stage loads (a no-op when it already runs).
 bash scripts/postgres.sh
 echo "setup: ready ($venv, $jars/, .airflow/, PostgreSQL in .pg/)"
