@@ -1,6 +1,6 @@
 """The daily CDP pipeline: one task per landing source into ODS, then the CDM build once every
 source has landed, then OneID, then the ADS layer (RFM, lifecycle, analyses, tags, segments);
-each task calls `cdp run` for its stage.
+then the publish into the serving PostgreSQL; each task calls `cdp run` for its stage.
 
 OneID builds each day on the identities the previous day left, so its task waits for the
 previous run's (`depends_on_past`): a backfill resolves the days in order.
@@ -33,7 +33,7 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    tags=["cdp", "ods", "cdm", "oneid", "ads"],
+    tags=["cdp", "ods", "cdm", "oneid", "ads", "serving"],
     default_args={"retries": TASK_RETRIES, "retry_delay": timedelta(minutes=5)},
 ) as dag:
     ods_tasks = [
@@ -64,4 +64,11 @@ with DAG(
         "repurchase funnel, retention cohorts, channel overlap, AIPL, the purchase model, the tags of "
         "`conf/tags` and the segments of `conf/segments`.",
     )
-    ods_tasks >> cdm >> oneid >> ads
+    publish = BashOperator(
+        task_id="publish",
+        bash_command=f"{CDP} run --ds {{{{ ds }}}} --stage publish",
+        doc_md="Swaps the business date's `oneid.id_mapping`, alias, merge log and profile, its tags, RFM, "
+        "lifecycle, segment members and each one_id's latest orders and events into the serving PostgreSQL "
+        "(schema `cdp`), all in one transaction (needs `CDP_PG_PASSWORD`, or the local `.secrets/pg_password`).",
+    )
+    ods_tasks >> cdm >> oneid >> ads >> publish

@@ -354,7 +354,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--to", type=_date, help="run every date from --ds through this one, in order, in one session")
     run.add_argument("--landing", help="landing zone root (default CDP_LANDING or conf/env)")
     run.add_argument("--lakehouse", help="lakehouse root (default CDP_LAKEHOUSE or conf/env)")
-    run.add_argument("--stage", choices=["ods", "cdm", "oneid", "ads"], help="run only this stage")
+    run.add_argument("--stage", choices=["ods", "cdm", "oneid", "ads", "publish"], help="run only this stage")
     run.add_argument("--source", action="append", help="ods stage: only this source (repeatable)")
     run.add_argument("--allow-gap", action="store_true",
                      help="run although an earlier ds failed, was skipped or never ran, and record that gap as intended")

@@ -28,7 +28,10 @@ from jobs.config import Catalog, Settings
 LEDGER = "ops.stage_runs"
 SUCCEEDED, FAILED, SKIPPED, GAP_ACCEPTED = "succeeded", "failed", "skipped", "gap_accepted"
 # The stage each stage reads from on the same ds.
-UPSTREAM = {"cdm": "ods", "oneid": "cdm", "ads": "oneid"}
+UPSTREAM = {"cdm": "ods", "oneid": "cdm", "ads": "oneid", "publish": "ads"}
+# Stages whose run replaces whole what the runs of earlier days left (the serving database): an
+# earlier day they missed holds nothing back, so it is no barrier.
+REPLACING_STAGES = frozenset({"publish"})
 NO_SCOPE = ""
 SCHEMA = T.StructType([
     T.StructField("ds", T.DateType(), False),
@@ -88,7 +91,7 @@ class Ledger:
     def _unfinished_before(self, stage: str, scopes: tuple[str, ...], ds: date) -> list[tuple[date, str]]:
         """(day, scope) of every earlier day since the first recorded one that ``stage`` has
         neither succeeded for nor accepted as a gap, oldest first."""
-        if not self.latest:
+        if not self.latest or stage in REPLACING_STAGES:
             return []
         first = min(day for day, _, _ in self.latest)
         return [(day, scope) for day in _days(first, ds) for scope in scopes

@@ -16,6 +16,7 @@ from pyspark.sql import SparkSession
 from jobs import build_ads, build_cdm, build_oneid, cost, ingest_ods
 from jobs.config import Catalog, Settings, load_contracts
 from jobs.publish import Publisher, TableLoad
+from jobs.serving import publish as serving
 
 
 @dataclass(frozen=True)
@@ -201,4 +202,15 @@ def run_ads(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date,
     return StageResult("ads", result.failure is None, lines)
 
 
-STAGES = {"ods": run_ods, "cdm": run_cdm, "oneid": run_oneid, "ads": run_ads}
+@measured
+def run_publish(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date,
+                publisher: Publisher | None = None) -> StageResult:
+    """Swaps the day's OneID and ADS tables into the serving PostgreSQL, all in one transaction."""
+    result = serving.run(spark, settings, catalog, ds, publisher=publisher)
+    if result.newer_served:
+        return StageResult("publish", True, [f"the serving tables hold {result.newer_served}, newer: left as they are"])
+    rows = sum(load.rows for load in result.tables)
+    return StageResult("publish", True, [f"{len(result.tables)} serving tables of {ds} swapped in, {rows} rows"])
+
+
+STAGES = {"ods": run_ods, "cdm": run_cdm, "oneid": run_oneid, "ads": run_ads, "publish": run_publish}

@@ -3,8 +3,8 @@
 # in .pg/ (git-ignored), listening on loopback on the port of conf/env/$CDP_ENV.yml (`postgres:`),
 # with the database and login role the publish stage and `cdp serve` use.
 #
-#   bash scripts/postgres.sh [start]   install PostgreSQL if missing, initdb, start, create role and
-#                                      database; a no-op when the server already runs
+#   bash scripts/postgres.sh [start]   install PostgreSQL if missing, initdb, start, create roles and
+#                                      databases; a no-op when they already are
 #   bash scripts/postgres.sh stop      stop this checkout's server
 #   bash scripts/postgres.sh status    exit 0 when it runs
 #   bash scripts/postgres.sh psql      a psql session as the serving role
@@ -29,12 +29,20 @@ password_file=.secrets/pg_password
 fail() { echo "postgres: $*" >&2; exit 1; }
 
 [ -x "$python" ] || fail "no $python: run \`make setup\` first (it reads the settings with the project's own Python)"
-read -r pg_host pg_port pg_database pg_user < <("$python" -c '
-from jobs.config import load_settings
+# This environment's server, then the database and role of every environment served by it (the
+# tests' environment publishes into a database of its own).
+settings=$("$python" -c '
+from jobs.config import conf_dir, load_settings
 pg = load_settings().postgres
 if pg is None:
     raise SystemExit("the environment has no postgres: section in conf/env")
-print(pg.host, pg.port, pg.database, pg.user)')
+print(pg.host, pg.port, pg.database, pg.user)
+for path in sorted((conf_dir() / "env").glob("*.yml")):
+    other = load_settings(path.stem).postgres
+    if other is not None and (other.host, other.port) == (pg.host, pg.port):
+        print(other.database, other.user)')
+read -r pg_host pg_port pg_database pg_user <<< "$(head -n 1 <<< "$settings")"
+served=$(tail -n +2 <<< "$settings" | sort -u)
 case "$pg_host" in
     127.0.0.1 | localhost | ::1) ;;
     *) fail "conf/env/${CDP_ENV:-local}.yml names the server $pg_host:$pg_port; this script only runs a local one" ;;
@@ -111,29 +119,32 @@ start_server() {
         || fail "the server did not start; see $log"
 }
 
-# The login role and its database; created once, left alone afterwards.
-ensure_role_and_database() {
-    local secret
+# Each served login role and database; created once, left alone afterwards.
+ensure_roles_and_databases() {
+    local secret database user
     secret=$(password)
     case "$secret" in *"'"*) fail "CDP_PG_PASSWORD must not contain a single quote" ;; esac
-    if [ -z "$(admin_psql -tA -c "SELECT 1 FROM pg_roles WHERE rolname = '$pg_user'")" ]; then
-        echo "postgres: creating role $pg_user"
-        # CREATEDB: the tests publish into throwaway databases of their own.
-        admin_psql -c "CREATE ROLE \"$pg_user\" LOGIN CREATEDB PASSWORD '$secret'"
-    fi
-    if [ -z "$(admin_psql -tA -c "SELECT 1 FROM pg_database WHERE datname = '$pg_database'")" ]; then
-        echo "postgres: creating database $pg_database"
-        admin_psql -c "CREATE DATABASE \"$pg_database\" OWNER \"$pg_user\""
-    fi
+    while read -r database user; do
+        if [ -z "$(admin_psql -tA -c "SELECT 1 FROM pg_roles WHERE rolname = '$user'")" ]; then
+            echo "postgres: creating role $user"
+            # CREATEDB: the tests make throwaway databases of their own.
+            admin_psql -c "CREATE ROLE \"$user\" LOGIN CREATEDB PASSWORD '$secret'"
+        fi
+        if [ -z "$(admin_psql -tA -c "SELECT 1 FROM pg_database WHERE datname = '$database'")" ]; then
+            echo "postgres: creating database $database"
+            admin_psql -c "CREATE DATABASE \"$database\" OWNER \"$user\""
+        fi
+    done <<< "$served"
 }
 
 case "$command" in
     start)
-        if running; then exit 0; fi
+        # Already running: only what an environment added since is created.
+        if running; then ensure_roles_and_databases; exit 0; fi
         install_server
         init_cluster
         start_server
-        ensure_role_and_database
+        ensure_roles_and_databases
         echo "postgres: running on $pg_host:$pg_port (database $pg_database, role $pg_user, files in .pg/)"
         ;;
     stop)

@@ -41,7 +41,7 @@ def test_retries_are_a_deployment_setting_the_tests_turn_off(dagbag, monkeypatch
     assert {task.retries for task in without_retries.dags["cdp_daily"].tasks} == {0}
 
 
-def test_daily_dag_ingests_every_source_then_builds_the_cdm_oneid_and_ads_through_cdp(dagbag):
+def test_daily_dag_ingests_every_source_then_builds_the_cdm_oneid_ads_and_publishes_through_cdp(dagbag):
     dag = dagbag.dags["cdp_daily"]
     cdp = Path(sys.executable).with_name("cdp")
     commands = {task.task_id: task.bash_command for task in dag.tasks}
@@ -51,10 +51,12 @@ def test_daily_dag_ingests_every_source_then_builds_the_cdm_oneid_and_ads_throug
         "cdm": f"{cdp} run --ds {{{{ ds }}}} --stage cdm",
         "oneid": f"{cdp} run --ds {{{{ ds }}}} --stage oneid",
         "ads": f"{cdp} run --ds {{{{ ds }}}} --stage ads",
+        "publish": f"{cdp} run --ds {{{{ ds }}}} --stage publish",
     }
     assert dag.get_task("cdm").upstream_task_ids == ods_tasks
     assert dag.get_task("oneid").upstream_task_ids == {"cdm"}
     assert dag.get_task("ads").upstream_task_ids == {"oneid"}
+    assert dag.get_task("publish").upstream_task_ids == {"ads"}
     # Each day's identities rest on the previous day's: a backfill must resolve them in order.
     assert dag.get_task("oneid").depends_on_past
 

@@ -1,0 +1,172 @@
+"""The publish stage: one business date's OneID and ADS tables into the serving PostgreSQL.
+
+Recipe: read OneID's tables as its run for ds left them, the ds partitions of the ADS tables and
+each one_id's newest orders and events → check the profile holds no raw mobile or email → per
+table, stream the frame from Spark as Arrow batches, COPY it into a staging table from the driver,
+build its key and indexes and check its row count against the Delta frame → swap every table
+into schema ``cdp`` in one transaction (``postgres.py``).
+
+Why COPY from the driver and not a JDBC batch write from the executors: on this machine COPY of
+1M id_mapping rows took a fraction of the JDBC write's time (README, "Serving"), and only COPY can
+load into the table created in the same transaction, which PostgreSQL then skips WAL for.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Callable, Iterator
+
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs import catalog as tables
+from jobs import cost
+from jobs.build_ads import AdsBuild
+from jobs.config import Catalog, Settings, load_ads_settings
+from jobs.publish import Publisher, TableLoad
+from jobs.serving import datasets
+from jobs.serving.postgres import (
+    SERVING_SCHEMA,
+    csv_chunks,
+    declared_columns,
+    open_staging,
+    served_ds,
+    served_tables,
+)
+
+# Rows the driver holds as Arrow at once: a bigger frame is streamed in slices of about this size.
+ROWS_PER_SLICE = 1_000_000
+# Each served table's key: it slices a big frame and must be unique in it.
+SLICE_KEYS = {
+    "id_mapping": ("id_type", "id_value"),
+    "one_id_alias": ("alias_one_id",),
+    "merge_log": ("ds", "from_one_id", "kind", "to_one_id"),
+    "profile": ("one_id",),
+    "tag_value": ("one_id", "tag_code"),
+    "member_rfm": ("one_id",),
+    "member_lifecycle": ("one_id",),
+    "segment_member": ("segment", "one_id"),
+    "recent_order": ("order_key",),
+    "recent_event": ("event_id",),
+}
+
+
+class RawPiiInProfile(RuntimeError):
+    """oneid.profile holds a raw mobile or email; it was not published."""
+
+
+@dataclass
+class ServingResult:
+    tables: list[TableLoad] = field(default_factory=list)
+    # The newer business date the serving tables hold, when they were left as they are.
+    newer_served: date | None = None
+
+
+def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, publisher: Publisher) -> ServingResult:
+    """Replaces the serving tables with the ones of ``ds``.
+
+    Raises:
+        ValueError: the environment has no serving database.
+        RawPiiInProfile: the golden profile holds a raw identifier.
+        postgres.RowCountMismatch: a staged table lost or gained rows; nothing was swapped in.
+    """
+    if settings.postgres is None:
+        raise ValueError(f"conf/env/{settings.env}.yml has no postgres: section, so there is nowhere to publish")
+    conninfo = settings.postgres.conninfo()
+    # A backfill of an older day must not take the CRM back in time; a rerun of the day replaces.
+    served = served_ds(conninfo)
+    if served is not None and served > ds:
+        return ServingResult(newer_served=served)
+    frames = serving_frames(spark, settings, catalog, ds, publisher)
+    _refuse_raw_pii(frames["profile"]())
+    result = ServingResult()
+    with open_staging(conninfo) as staging:
+        for name in served_tables():
+            started, jobs_before = time.monotonic(), cost.jobs_started(spark)
+            with cost.job_group(spark, f"publish {name}"):
+                frame = copyable(frames[name](), declared_columns(name))
+                rows = frame.count()
+                staging.load(name, csv_chunks(arrow_batches(frame, rows, SLICE_KEYS[name])), rows)
+            load = TableLoad(f"{SERVING_SCHEMA}.{name}", rows, rows, 0, 0, round(time.monotonic() - started, 2),
+                             cost.jobs_started(spark) - jobs_before, 0, 0)
+            result.tables.append(load)
+            publisher.loads.append(load)
+            if publisher.progress:
+                publisher.progress(load)
+        staging.swap_in(ds)
+    return result
+
+
+def serving_frames(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date,
+                   publisher: Publisher) -> dict[str, Callable[[], DataFrame]]:
+    """Each served table's frame, built when asked for: OneID's tables as its run for ds left
+    them (as the ADS stage reads them), the ADS tables' ds partitions, facts dated up to ds."""
+    as_of = AdsBuild(spark, settings, catalog, ds, load_ads_settings(), publisher)
+
+    def read(name: str) -> DataFrame:
+        return tables.read_table(spark, settings, catalog.table(name))
+
+    def partition(name: str) -> DataFrame:
+        return read(name).where(F.col("ds") == F.lit(ds))
+
+    return {
+        "id_mapping": lambda: as_of.oneid("id_mapping"),
+        "one_id_alias": lambda: as_of.oneid("one_id_alias"),
+        "merge_log": lambda: read("oneid.merge_log").where(F.col("ds") <= F.lit(ds)),
+        "profile": lambda: as_of.oneid("profile"),
+        "tag_value": lambda: datasets.tag_values(partition("ads.tag_value"), partition("ads.tag_catalog")),
+        "member_rfm": lambda: partition("ads.member_rfm"),
+        "member_lifecycle": lambda: partition("ads.member_lifecycle"),
+        "segment_member": lambda: partition("ads.segment_member"),
+        "recent_order": lambda: datasets.recent_orders(read("cdm.fct_order"), as_of.oneid("record_identity"),
+                                                       read("cdm.dim_channel"), ds),
+        "recent_event": lambda: datasets.recent_events(read("cdm.fct_event"), as_of.oneid("record_identity"),
+                                                       read("cdm.dim_channel"), read("cdm.dim_product"), ds),
+    }
+
+
+def _refuse_raw_pii(profile: DataFrame) -> None:
+    counts = datasets.raw_pii_counts(profile).first().asDict()
+    offending = {column: count for column, count in counts.items() if count}
+    if offending:
+        raise RawPiiInProfile(
+            "oneid.profile holds raw mobiles or emails (or masked columns in another form): "
+            + ", ".join(f"{column} {count} rows" for column, count in sorted(offending.items()))
+            + "; the serving tables keep the previous publish"
+        )
+
+
+def copyable(frame: DataFrame, columns: list[str]) -> DataFrame:
+    """``frame`` as the table's ``columns``, in forms PostgreSQL reads from CSV: maps and structs as
+    JSON, session-zone timestamps as wall-clock time.
+
+    Raises:
+        ValueError: the frame lacks a column the table declares.
+    """
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise ValueError(f"the frame lacks the served columns {missing}; it has {frame.columns}")
+    types = {f.name: f.dataType for f in frame.schema.fields}
+    return frame.select(*[_copyable_column(F.col(column), types[column]).alias(column) for column in columns])
+
+
+def _copyable_column(column: Column, data_type: T.DataType) -> Column:
+    # Arrays stay arrays: the CSV writer turns them into literals (postgres.csv_chunks).
+    if isinstance(data_type, (T.MapType, T.StructType)):
+        return F.to_json(column)
+    if isinstance(data_type, T.TimestampType):
+        return column.cast(T.TimestampNTZType())
+    return column
+
+
+def arrow_batches(frame: DataFrame, rows: int, keys: tuple[str, ...]) -> Iterator[pa.RecordBatch]:
+    """The frame's rows as Arrow batches, a slice of at most about ``ROWS_PER_SLICE`` rows in the
+    driver at a time (slices by a hash of the key: one Spark job each)."""
+    slices = max(1, -(-rows // ROWS_PER_SLICE))
+    for index in range(slices):
+        part = frame if slices == 1 else frame.where(F.pmod(F.xxhash64(*keys), F.lit(slices)) == index)
+        yield from part.toArrow().to_batches(max_chunksize=100_000)
