@@ -321,9 +321,10 @@ def _api_key(args: argparse.Namespace) -> int:
 
 
 def _bench_serve(args: argparse.Namespace) -> int:
-    from jobs.serving import bench
+    from jobs.serving import api_bench
 
-    print("\n".join(bench.run(identifiers=args.identifiers, duration=args.duration, connections=args.connections,
+    print("\n".join(api_bench.run(identifiers=args.identifiers, duration=args.duration, connections=args.connections,
+                                  rate=args.rate,
                               workers=[int(value) for value in args.workers.split(",")], out=Path(args.out))))
     return 0
 
@@ -453,6 +454,7 @@ def parser() -> argparse.ArgumentParser:
     bench_serve.add_argument("--identifiers", type=int, default=1_000_000, help="rows of the synthetic id_mapping")
     bench_serve.add_argument("--duration", type=int, default=20, help="seconds per wrk run")
     bench_serve.add_argument("--connections", type=int, default=200)
+    bench_serve.add_argument("--rate", type=int, default=2000, help="lookups/s the paced run offers over those connections")
     bench_serve.add_argument("--workers", default="1,2,3", help="uvicorn worker counts to compare, e.g. '1,2'")
     bench_serve.add_argument("--out", default="bench/serve.json", help="JSON file for the results")
     bench_serve.set_defaults(handler=_bench_serve)

@@ -107,6 +107,15 @@ class ErrorBody(BaseModel):
 
 
 ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 413, 503)}
+LOOKUP_LIMITS = {"id_type": 64, "id_value": 512, "scope": 64}
+LOOKUP_PARAMETERS = [
+    {"name": "id_type", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 64},
+     "description": "a type of SPEC section 3, or one_id"},
+    {"name": "id_value", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 512},
+     "description": "as the caller has it; normalised here as the pipeline normalises it"},
+    {"name": "scope", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 64},
+     "description": "the platform of an ecom_buyer_id (or send platform:buyer_id), the app of a wx_openid"},
+]
 
 
 def _json(content: Any, status: int = 200) -> Response:
@@ -119,22 +128,36 @@ _key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an A
 _bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token")
 
 
+def authorise(request: Request, scope: str, presented: str | None) -> ApiKey:
+    """The key ``presented`` if it is known and holds ``scope``; 401 or 403 otherwise."""
+    if not presented:
+        raise ApiError(401, "missing_api_key", "send an API key as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'")
+    api_key = request.app.state.keys.get(key_hash(presented))
+    if api_key is None:
+        raise ApiError(401, "unknown_api_key", "this API key is not known (revoked, or mistyped)")
+    request.state.api_key = api_key.name
+    if scope not in api_key.scopes:
+        raise ApiError(403, "missing_scope", f"the key {api_key.name!r} lacks the scope {scope!r}",
+                       required_scope=scope, key_scopes=list(api_key.scopes))
+    return api_key
+
+
+def presented_key(request: Request) -> str | None:
+    header = request.headers
+    key = header.get("x-api-key")
+    if key:
+        return key
+    scheme, _, credentials = header.get("authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else None
+
+
 def require(scope: str):
-    """A dependency that lets a request through only with a key holding ``scope``."""
+    """A dependency that lets a request through only with a key holding ``scope``; it also
+    declares the two ways to send a key in the OpenAPI document."""
 
     async def check(request: Request, header_key: Annotated[str | None, Depends(_key_header)],
                     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> ApiKey:
-        presented = header_key or (bearer.credentials if bearer else None)
-        if not presented:
-            raise ApiError(401, "missing_api_key", "send an API key as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'")
-        api_key = request.app.state.keys.get(key_hash(presented))
-        if api_key is None:
-            raise ApiError(401, "unknown_api_key", "this API key is not known (revoked, or mistyped)")
-        request.state.api_key = api_key.name
-        if scope not in api_key.scopes:
-            raise ApiError(403, "missing_scope", f"the key {api_key.name!r} lacks the scope {scope!r}",
-                           required_scope=scope, key_scopes=list(api_key.scopes))
-        return api_key
+        return authorise(request, scope, header_key or (bearer.credentials if bearer else None))
 
     return Depends(check)
 
@@ -310,16 +333,24 @@ def _errors(app: FastAPI) -> None:
 
 
 def _routes(app: FastAPI, settings: ServeSettings) -> None:
+    # The CRM's hot path, so no FastAPI dependencies or parameter models: solving them cost more
+    # CPU than the lookup itself (bench-serve). The parameters are documented by hand instead.
     @app.get("/v1/oneid", tags=["oneid"], response_model=LookupResult,
              responses={**ERRORS, 404: {"model": LookupResult}, 410: {"model": LookupResult},
-                        422: {"model": LookupResult}})
-    async def lookup(request: Request, _: Annotated[ApiKey, require(ONEID_READ)],
-                     id_type: Annotated[str, Query(max_length=64, description="a type of SPEC section 3, or one_id")],
-                     id_value: Annotated[str, Query(max_length=512, description="as the caller has it; normalised here")],
-                     scope: Annotated[str | None, Query(max_length=64, description="platform or app, where needed")] = None):
+                        422: {"model": LookupResult}},
+             openapi_extra={"security": [{"APIKeyHeader": []}, {"HTTPBearer": []}], "parameters": LOOKUP_PARAMETERS})
+    async def lookup(request: Request):
         """The one_id of one identifier: 200 found (or a merged one_id's survivor), 404 not found,
-        410 a retired one_id, 422 a value that is no identifier (masked, placeholder, bad format)."""
-        [answer] = await _answer_all(request, [Identifier(id_type=id_type, id_value=id_value, scope=scope)])
+        410 a retired one_id, 422 a value that is no identifier (masked, placeholder, bad format).
+        Needs the scope oneid:read."""
+        authorise(request, ONEID_READ, presented_key(request))
+        asked = Identifier.model_construct(**{name: request.query_params.get(name) for name in LOOKUP_LIMITS})
+        problems = [f"query.{name}: {'Field required' if value is None else f'at most {LOOKUP_LIMITS[name]} characters'}"
+                    for name, value in vars(asked).items()
+                    if (value is None and name != "scope") or (value is not None and len(value) > LOOKUP_LIMITS[name])]
+        if problems:
+            raise ApiError(400, "bad_request", "; ".join(problems))
+        [answer] = await _answer_all(request, [asked])
         return _json(answer, HTTP_STATUS_OF[answer["status"]])
 
     @app.post("/v1/oneid:batch", tags=["oneid"], response_model=BatchResult, responses=ERRORS)
