@@ -20,11 +20,18 @@ cd "$repo"
 
 command=${1:-start}
 python=.venv/bin/python
-pg_root=$repo/.pg
-data=$pg_root/data
-sockets=$pg_root/run
-log=$pg_root/postgres.log
 password_file=.secrets/pg_password
+# .pg/ holds the cluster; as root, when the server's OS user cannot enter the checkout (a clone in
+# a private folder) or the socket path would pass the kernel's 107 bytes, a symlink to a folder
+# of that user under /var/lib/postgresql.
+pg_link=$repo/.pg
+resolve_paths() {
+    pg_root=$(readlink -f "$pg_link")
+    data=$pg_root/data
+    sockets=$pg_root/run
+    log=$pg_root/postgres.log
+}
+resolve_paths
 
 fail() { echo "postgres: $*" >&2; exit 1; }
 
@@ -68,7 +75,8 @@ install_server() {
 # Runs a command as the server's OS user.
 if [ "$(id -u)" = 0 ]; then
     server_user=postgres
-    as_server() { runuser -u "$server_user" -- "$@"; }
+    # From /: the server's user may not enter the caller's folder (every path here is absolute).
+    as_server() { (cd / && runuser -u "$server_user" -- "$@"); }
 else
     server_user=$(id -un)
     as_server() { "$@"; }
@@ -93,11 +101,18 @@ admin_psql() { as_server "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h "$sockets"
 
 init_cluster() {
     [ -f "$data/PG_VERSION" ] && return
+    local socket_path="$sockets/.s.PGSQL.$pg_port"
     if [ "$(id -u)" = 0 ]; then
         getent passwd "$server_user" >/dev/null || fail "no OS user $server_user (the Debian package creates it)"
-        # The server's user must reach .pg/ through the checkout's folders.
-        runuser -u "$server_user" -- test -x "$repo" \
-            || fail "the OS user $server_user cannot enter $repo; give its folders o+x or run set-up as a non-root user"
+        if ! runuser -u "$server_user" -- test -x "$repo" || [ ${#socket_path} -gt 100 ]; then
+            local elsewhere
+            elsewhere=/var/lib/postgresql/cdp-$(printf '%s' "$repo" | sha256sum | cut -c1-12)
+            mkdir -p "$elsewhere"
+            ln -sfn "$elsewhere" "$pg_link"
+            resolve_paths
+        fi
+    elif [ ${#socket_path} -gt 100 ]; then
+        fail "the socket path $socket_path is longer than unix sockets allow; clone the repository to a shorter path"
     fi
     echo "postgres: initdb into $data"
     mkdir -p "$pg_root"
