@@ -257,6 +257,10 @@ def test_openapi_document_lists_every_route(server):
     document = httpx_get(server, "/openapi.json").json()
     assert {"/v1/oneid", "/v1/oneid:batch", "/v1/changes", "/v1/profiles/{one_id}", "/v1/search"} <= set(document["paths"])
     assert {"APIKeyHeader", "HTTPBearer"} <= set(document["components"]["securitySchemes"])
+    single = document["paths"]["/v1/oneid"]["get"]
+    assert [(p["name"], p["required"]) for p in single["parameters"]] == [("id_type", True), ("id_value", True),
+                                                                          ("scope", False)]
+    assert single["security"] == [{"APIKeyHeader": []}, {"HTTPBearer": []}]
 
 
 def httpx_get(server: Server, path: str):

@@ -110,20 +110,29 @@ def run(identifiers: int, duration: int, connections: int, rate: int, workers: l
                         f"{single['idle_machine_lookups_per_s']:>10,} {single['others_cpu_share']:>6.0%}"
                         f"   {batches['batch_p50_ms']:>12.1f} "
                         f"{batches['batch_p99_ms']:>12.1f} {batches['batches_per_s_4_clients']:>12.1f}")
+    asyncio.run(_drop_database(settings.postgres))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"identifiers": identifiers, "cpus": os.cpu_count(), "results": results}, indent=2))
     return [*lines, f"written to {out}"]
 
 
-async def _fill(postgres, identifiers: int) -> None:
-    dsn = {"host": postgres.host, "port": postgres.port, "user": postgres.user, "password": postgres.password()}
-    admin = await asyncpg.connect(**dsn, database=postgres.database)
+def _dsn(postgres) -> dict:
+    return {"host": postgres.host, "port": postgres.port, "user": postgres.user, "password": postgres.password()}
+
+
+async def _drop_database(postgres, create_again: bool = False) -> None:
+    admin = await asyncpg.connect(**_dsn(postgres), database=postgres.database)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
+        if create_again:
+            await admin.execute(f'CREATE DATABASE "{DATABASE}"')
     finally:
         await admin.close()
-    connection = await asyncpg.connect(**dsn, database=DATABASE)
+
+
+async def _fill(postgres, identifiers: int) -> None:
+    await _drop_database(postgres, create_again=True)
+    connection = await asyncpg.connect(**_dsn(postgres), database=DATABASE)
     try:
         await connection.execute(SCHEMA_FILE.read_text(encoding="utf-8"))
         # Loaded without its key, then indexed, as the publish stage loads it.
