@@ -86,11 +86,6 @@ def strip_edge_space(text: str | None) -> str | None:
     return None if text is None else _edge_space.sub("", text)
 
 
-def mobile_candidate(raw: str) -> str:
-    """``models.identifiers.mobile_candidate``: separators and a leading +86/0086/86 removed."""
-    return _country_code.sub("", _mobile_separators.sub("", raw.translate(_half_width)))
-
-
 def canonical(id_type: str | None, raw: str | None, scope: str | None, never: NeverIdentifiers) -> Canonical:
     """The canonical value of a raw identifier, or why there is none (``oneid.normalize.canonical``).
 
@@ -158,10 +153,12 @@ def _as_given(value: str | None) -> Canonical:
 def _mobile(raw: str | None, never: NeverIdentifiers) -> Canonical:
     if raw is None:
         return Canonical(None, BAD_FORMAT)
-    candidate = mobile_candidate(raw)
+    # models.identifiers: mobile_text (half-width), then mobile_candidate (no separators, no +86).
+    text = raw.translate(_half_width)
+    candidate = _country_code.sub("", _mobile_separators.sub("", text))
     if not candidate:
         return Canonical(None, BAD_FORMAT)
-    if _MASK_CHARACTER in raw.translate(_half_width):
+    if _MASK_CHARACTER in text:
         return Canonical(None, MASKED)
     if candidate in never.mobile_placeholders or any(p.search(candidate) for p in never.mobile_placeholder_patterns):
         return Canonical(None, PLACEHOLDER)
