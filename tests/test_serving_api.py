@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from urllib.parse import quote
 
+import httpx
 import pytest
+
+from jobs.serving.access_log import AccessLog, access_logger
 
 from serving_server import CRM_KEY, OPENID, PROFILE_ONLY_KEY, STAFF_KEY, Server, shared_server
 
@@ -154,7 +159,11 @@ def test_bad_parameters_and_oversized_bodies_are_4xx(server):
         assert client.get("/v1/nothing-here").json()["error"]["code"] == "no_such_route"
         huge = client.post("/v1/oneid:batch", content=b"[" + b" " * 2_000_000 + b"]",
                            headers={"Content-Type": "application/json"})
+        chunked = client.post("/v1/oneid:batch", content=(b" " * 65536 for _ in range(40)),
+                              headers={"Content-Type": "application/json"})
     assert (huge.status_code, huge.json()["error"]["code"]) == (413, "body_too_large")
+    assert "content-length" not in chunked.request.headers
+    assert (chunked.status_code, chunked.json()["error"]["code"]) == (413, "body_too_large")
 
 
 @pytest.mark.parametrize("typed", [
@@ -253,16 +262,37 @@ def test_request_ids_and_the_json_access_log(server):
     assert "13900139000" not in server.log.read_text()
 
 
+def test_an_unexpected_failure_is_a_500_with_its_request_id_and_a_logged_traceback():
+    async def failing_app(scope, receive, send):
+        raise RuntimeError("the database driver broke")
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = access_logger()
+    logger.addHandler(handler)
+    try:
+        async def call() -> httpx.Response:
+            transport = httpx.ASGITransport(app=AccessLog(failing_app, body_max_bytes=1024))
+            async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
+                return await client.get("/v1/oneid", headers={"X-Request-ID": "trace-me"})
+
+        response = asyncio.run(call())
+    finally:
+        logger.removeHandler(handler)
+    assert (response.status_code, response.json()["error"]) == (500, {
+        "code": "internal_error", "message": "the server failed; the log has this request id", "request_id": "trace-me"})
+    [record] = [json.loads(record.getMessage()) for record in records]
+    assert (record["request_id"], record["status"]) == ("trace-me", 500)
+    assert "RuntimeError: the database driver broke" in record["error"]
+
+
 def test_openapi_document_lists_every_route(server):
-    document = httpx_get(server, "/openapi.json").json()
+    with server.client(key=None) as anonymous:
+        document = anonymous.get("/openapi.json").json()
     assert {"/v1/oneid", "/v1/oneid:batch", "/v1/changes", "/v1/profiles/{one_id}", "/v1/search"} <= set(document["paths"])
     assert {"APIKeyHeader", "HTTPBearer"} <= set(document["components"]["securitySchemes"])
     single = document["paths"]["/v1/oneid"]["get"]
     assert [(p["name"], p["required"]) for p in single["parameters"]] == [("id_type", True), ("id_value", True),
                                                                           ("scope", False)]
     assert single["security"] == [{"APIKeyHeader": []}, {"HTTPBearer": []}]
-
-
-def httpx_get(server: Server, path: str):
-    with server.client(key=None) as client:
-        return client.get(path)

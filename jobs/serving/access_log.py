@@ -16,6 +16,7 @@ import uuid
 from typing import Any, Awaitable, Callable
 
 import orjson
+from fastapi import HTTPException
 
 ACCESS_LOGGER = "cdp.serve.access"
 REQUEST_ID_HEADER = "x-request-id"
@@ -25,6 +26,16 @@ _CALLER_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
+
+
+class BodyTooLarge(HTTPException):
+    """A body sent without Content-Length (chunked) that grew past the limit while being read.
+
+    FastAPI's ``HTTPException``, since FastAPI passes that one on from reading a body and would
+    turn any other exception into a generic 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over {limit} bytes")
 
 
 def access_logger() -> logging.Logger:
@@ -81,7 +92,7 @@ class AccessLog:
                 await _answer(send_with_id, 413, error_body(
                     "body_too_large", f"the request body is {int(declared)} bytes; at most {self.body_max_bytes}", request_id))
             else:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, self._limited(receive), send_with_id)
         except Exception:  # noqa: BLE001 - answered and logged here, with the request id
             failure = traceback.format_exc()
             if not response["started"]:
@@ -103,6 +114,21 @@ class AccessLog:
             if failure:
                 record["error"] = failure
             self.logger.info(orjson.dumps(record).decode())
+
+
+    def _limited(self, receive: Receive) -> Receive:
+        """``receive`` that counts the body's bytes, for bodies whose length was not declared."""
+        received = 0
+
+        async def limited() -> dict:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.body_max_bytes:
+                raise BodyTooLarge(self.body_max_bytes)
+            return message
+
+        return limited
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:

@@ -317,7 +317,7 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
-        codes = {404: "no_such_route", 405: "method_not_allowed"}
+        codes = {404: "no_such_route", 405: "method_not_allowed", 413: "body_too_large"}
         return answer(request, error.status_code, codes.get(error.status_code, "http_error"), str(error.detail))
 
     @app.exception_handler(asyncpg.UndefinedTableError)
