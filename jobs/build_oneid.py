@@ -10,8 +10,9 @@ golden profiles and the logs.
 State: each run records in ``oneid.runs`` the Delta version of every state table it wrote
 (mapping, shared values, aliases, owners, profiles, weak-link decisions, overrides applied). A
 run for ds reads the state the newest earlier ds left, by those versions, so rerunning a ds
-gives the same tables; running a ds older than one already run is refused (the later days
-would silently rest on a rewritten past).
+gives the same tables. Running a ds older than one already run replays every later day run
+after it, in order: their identities rest on it, and a late file loaded into an old day must
+reach them; each replayed day again reads the state the day before it left.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class OneidResult:
     loads: list[tuple[str, int, float]] = field(default_factory=list)
     figures: dict[str, int] = field(default_factory=dict)
     failure: str | None = None
+    # The later days run again after this one, in order, and how each ended.
+    replayed: list[tuple[date, OneidResult]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -129,27 +132,24 @@ class OneidBuild:
 
 
 def previous_run(build: OneidBuild) -> PreviousRun | None:
-    """The newest run before ``build.ds``.
-
-    Raises:
-        OneidOrderError: a run for a later ds exists.
-    """
+    """The newest run before ``build.ds``; None when there is none."""
     runs = build.read("runs")
     if runs is None:
         return None
     # One row per day run: read once, in the driver.
-    days = runs.select("ds", "rules_fingerprint", "versions").collect()
-    later = sorted(row.ds.isoformat() for row in days if row.ds > build.ds)
-    if later:
-        raise OneidOrderError(
-            f"OneID already ran for {', '.join(later)}, after {build.ds}: identities of later days rest on this one. "
-            f"Rerun from {build.ds} forward in order, or run `cdp oneid rebuild --ds {later[-1]}`."
-        )
-    earlier = [row for row in days if row.ds < build.ds]
+    earlier = runs.where(F.col("ds") < F.lit(build.ds)).select("ds", "rules_fingerprint", "versions").collect()
     if not earlier:
         return None
     row = max(earlier, key=lambda item: item.ds)
     return PreviousRun(row.ds, row.rules_fingerprint, dict(row.versions))
+
+
+def later_runs(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date) -> list[date]:
+    """The days after ds that OneID has run, oldest first."""
+    runs = tables.read_table_if_exists(spark, settings, catalog.table("oneid.runs"))
+    if runs is None:
+        return []
+    return sorted(row.ds for row in runs.where(F.col("ds") > F.lit(ds)).select("ds").collect())
 
 
 def normalized_evidence(build: OneidBuild, up_to: bool) -> DataFrame:
@@ -250,9 +250,25 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, mod
             reprocesses all evidence up to ds (after a rule change) and recomputes every
             identity. Both keep one_ids stable against the previous run.
         from_scratch: ignore the previous run's ids (a first build, or tests comparing modes).
+
+    Every later day OneID has run is then run again, incrementally and in order, and listed in
+    ``replayed``; the first that fails stops the replay.
     """
-    conf = load_oneid_settings()
-    build = OneidBuild(spark, settings, catalog, ds, conf, publisher)
+    later = later_runs(spark, settings, catalog, ds)
+    result = _run_day(spark, settings, catalog, ds, mode, from_scratch, publisher)
+    for day in later:
+        if result.failure is not None:
+            break
+        replay = _run_day(spark, settings, catalog, day, INCREMENTAL, False, None)
+        result.replayed.append((day, replay))
+        if replay.failure is not None:
+            result.failure = f"replaying {day}: {replay.failure}"
+    return result
+
+
+def _run_day(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, mode: str, from_scratch: bool,
+             publisher: Publisher | None) -> OneidResult:
+    build = OneidBuild(spark, settings, catalog, ds, load_oneid_settings(), publisher)
     started = time.monotonic()
     try:
         _resolve_day(build, mode, from_scratch)

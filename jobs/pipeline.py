@@ -185,10 +185,18 @@ def run_oneid(spark: SparkSession, settings: Settings, catalog: Catalog, ds: dat
               from_scratch: bool = False, publisher: Publisher | None = None) -> StageResult:
     """Resolves the day's identity evidence into stable one_ids."""
     result = build_oneid.run(spark, settings, catalog, ds, mode=mode, from_scratch=from_scratch, publisher=publisher)
-    lines = [f"mode {result.mode}: " + ", ".join(f"{name} {value}" for name, value in result.figures.items())]
+    lines = [_oneid_figures(result)]
+    lines += [f"replayed {day} (its identities rest on {ds}): {_oneid_figures(replay)}" for day, replay in result.replayed]
+    if result.replayed:
+        days = ", ".join(str(day) for day, _ in result.replayed)
+        lines.append(f"ADS of {days} read the identities from before: rerun them (cdp run --ds D --stage ads)")
     if result.failure:
         lines.append(f"FAILED {result.failure}")
     return StageResult("oneid", result.failure is None, lines)
+
+
+def _oneid_figures(result: build_oneid.OneidResult) -> str:
+    return f"mode {result.mode}: " + ", ".join(f"{name} {value}" for name, value in result.figures.items())
 
 
 @measured

@@ -1,8 +1,9 @@
 """Every ADS input as it stood on its ds, so a backfill of a day after later days ran equals
 building it in order: the member version in effect on ds, WeChat followers as loaded by ds,
-coupon states on ds and OneID's identities of ds (golden frames and a small lakehouse); and, on
-a copy of the shared generated build given second-day news about first-day identities, ADS of
-the first day rerun equal to what the first day produced in order, table for table."""
+coupon states on ds, each e-commerce order paid and refunded as it was on ds, and OneID's
+identities of ds (golden frames and a small lakehouse); and, on a copy of the shared generated
+build given second-day news about first-day identities, ADS of the first day rerun equal to what
+the first day produced in order, table for table."""
 
 from __future__ import annotations
 
@@ -293,8 +294,10 @@ def bring_second_day_news(spark: SparkSession, settings) -> None:
 
     owned, _ = table("oneid.record_identity")
     orders, orders_path = table("cdm.fct_order")
+    # The newest e-commerce orders of identities the first day knew.
     first_day_ecom = orders.join(owned, "record_key", "left_semi") \
-        .where((F.col("order_date") == F.lit(DAYS[0])) & (F.col("order_source") == "ecom")).orderBy("order_key")
+        .where((F.col("order_date") <= F.lit(DAYS[0])) & (F.col("order_source") == "ecom")) \
+        .orderBy(F.col("order_date").desc(), "order_key")
     refunded = first_day_ecom.where(F.col("is_paid") & (F.col("refund_amount") == 0)).first()
     paid_late = first_day_ecom.where(~F.col("is_paid")).first()
     DeltaTable.forPath(spark, orders_path).update(

@@ -212,10 +212,12 @@ def test_three_days_of_identities(spark, lakehouse, tmp_path):
     run(spark, lakehouse, DAY3)
     assert {table: snapshot(spark, table) for table in tables} == before
 
-    # An earlier day cannot be run again on top of a later one.
+    # The first day run again replays the two after it, in order, to the same tables.
     settings, catalog = lakehouse
-    refused = build_oneid.run(spark, settings, catalog, DAY2)
-    assert refused.failure and "already ran for 2026-03-03" in refused.failure
+    rerun = build_oneid.run(spark, settings, catalog, DAY1)
+    assert rerun.failure is None and [(day, replay.failure) for day, replay in rerun.replayed] == [(DAY2, None), (DAY3, None)]
+    assert {table: snapshot(spark, table) for table in tables} == before
+    assert snapshot(spark, "cdm.agg_one_id_trade") == trade_rows
 
     # A merged-away id answers with the survivor's identifiers.
     found = build_oneid.lookup(spark, settings, catalog, one_id(DAY2, "card_no:C3")).collect()
