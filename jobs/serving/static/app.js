@@ -32,8 +32,8 @@ async function api(path) {
   return body;
 }
 
-// ISO date-times as PostgreSQL's JSON gives them, shown as the wall-clock time they are.
-const clock = (text) => String(text || "").replace("T", " ");
+// ISO date-times as PostgreSQL's JSON gives them, shown as the wall-clock time they are, to the second.
+const clock = (text) => String(text || "").replace("T", " ").replace(/\.\d+$/, "");
 
 function describeList(target, pairs) {
   target.replaceChildren();
