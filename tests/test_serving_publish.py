@@ -167,9 +167,10 @@ def padded(frame, table: str):
 def test_the_profile_guard_finds_raw_identifiers_and_passes_masked_and_hashed_ones(spark):
     digest = "0123456789abcdef" * 4
     profile = spark.createDataFrame([
-        ("OID1", "138****8000", digest, "s***@qq.com", digest, "Li Lei", ["crm"]),
-        ("OID2", "13800138000", digest, "s***@qq.com", "not-a-hash", "call 13912345678", ["pos"]),
-        ("OID3", None, None, "sam@qq.com", None, "Sam (sam@example.com)", None),
+        # A one_id's hex may hold a run of digits shaped like a mobile: it is no mobile.
+        ("O20260101241c14668196279e", "138****8000", digest, "s***@qq.com", digest, "Li Lei", ["crm"]),
+        ("OID2", "13800138000", digest, "s***@qq.com", "not-a-hash", "call +86 139-1234-5678", ["pos"]),
+        ("OID3", None, None, "sam@qq.com", None, "Sam (Sam@Example.com)", None),
     ], "one_id string, mobile_masked string, mobile_hash string, email_masked string, email_hash string, "
        "name string, sources array<string>")
     counts = datasets.raw_pii_counts(profile).first().asDict()

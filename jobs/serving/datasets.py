@@ -19,9 +19,11 @@ MASKED_FORMS = {
     "mobile_hash": r"^[0-9a-f]{64}$",
     "email_hash": r"^[0-9a-f]{64}$",
 }
-# A raw mainland mobile (not inside a longer number) or a raw email, in any other text column.
-RAW_MOBILE = r"(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)"
-RAW_EMAIL = r"[^\s@*]+@[^\s@]+\.[A-Za-z]{2,}"
+# A raw mainland mobile standing alone (not inside a run of letters and digits, as in a one_id's
+# hex), with an optional country code and separators, or an unmasked email, in any other text
+# column; the shapes tests/test_pii_scan.py scans every table for.
+RAW_MOBILE = r"(?<![0-9A-Za-z])(?:(?:\+|00)?86[\s-]?)?1[3-9][0-9](?:[\s-]?[0-9]){8}(?![0-9A-Za-z])"
+RAW_EMAIL = r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+"
 
 TAG_CATALOG_COLUMNS = ("name_zh", "name_en", "category_path", "category_l1", "value_type")
 ORDER_COLUMNS = (
@@ -99,4 +101,4 @@ def raw_pii_counts(profile: DataFrame) -> DataFrame:
 
 
 def _raw_identifier(value: Column) -> Column:
-    return value.rlike(RAW_MOBILE) | value.rlike(RAW_EMAIL)
+    return value.rlike(RAW_MOBILE) | F.lower(value).rlike(RAW_EMAIL)
