@@ -31,6 +31,8 @@ STAGING_SCHEMA = "cdp_staging"
 PUBLISHED_TABLES = "published_tables"
 # Two publishes into one database would drop each other's staging tables: the second waits.
 PUBLISH_LOCK = 0x0CD9_5E4E
+SWAP_LOCK_TIMEOUT = "2s"
+SWAP_ATTEMPTS = 10
 _BLOCK_MARKER = re.compile(r"^-- table: (\w+)\s*$", re.MULTILINE)
 
 
@@ -119,9 +121,25 @@ class Staging:
         return staged
 
     def swap_in(self, ds: date) -> None:
-        """Replaces every served table with its staged one in one transaction, and records the publish."""
+        """Replaces every served table with its staged one in one transaction, and records the publish.
+
+        Raises:
+            psycopg.errors.LockNotAvailable: a reader held a table through every attempt.
+        """
+        for attempt in range(1, SWAP_ATTEMPTS + 1):
+            try:
+                self._swap(ds)
+                break
+            except psycopg.errors.LockNotAvailable:
+                if attempt == SWAP_ATTEMPTS:
+                    raise
+        self.connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(STAGING_SCHEMA)))
+
+    def _swap(self, ds: date) -> None:
         with self.connection.transaction():
-            self.connection.execute(sql.SQL("SET LOCAL lock_timeout = '60s'"))
+            # New readers queue behind a waiting DROP: give up soon and try again rather than
+            # stall the API behind one long reader.
+            self.connection.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(SWAP_LOCK_TIMEOUT)))
             for staged in self.staged:
                 self.connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
                     sql.Identifier(SERVING_SCHEMA, staged.name)))
@@ -133,7 +151,6 @@ class Staging:
                             "published_at = EXCLUDED.published_at").format(sql.Identifier(SERVING_SCHEMA, PUBLISHED_TABLES)),
                     (staged.name, ds, staged.rows),
                 )
-        self.connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(STAGING_SCHEMA)))
 
 
 @contextlib.contextmanager
