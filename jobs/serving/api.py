@@ -38,12 +38,12 @@ from jobs.serving import queries
 from jobs.serving.access_log import AccessLog, error_body
 from jobs.serving.canonical import ID_TYPES, Canonical, NeverIdentifiers, lookup_form, mask_email, mask_mobile
 from jobs.serving.keys import ONEID_READ, PROFILE_READ, ApiKey, key_hash, load_keys
-from jobs.serving.queries import ONE_ID
 from jobs.serving.settings import ServeSettings, load_serve_settings
 from models.cdm.identity_evidence import EMAIL, MOBILE
 from oneid.normalize import BAD_FORMAT, JUNK, MASKED, MISSING_SCOPE, PLACEHOLDER, UNKNOWN_TYPE, Validity
 
 STATIC = Path(__file__).parent / "static"
+ONE_ID = "one_id"  # a lookup by one_id: the id itself, or the id a merged-away one answers with
 FOUND, MERGED, RETIRED, NOT_FOUND, INVALID = "found", "merged", "retired", "not_found", "invalid"
 HTTP_STATUS_OF = {FOUND: 200, MERGED: 200, RETIRED: 410, NOT_FOUND: 404, INVALID: 422}
 WHY_NOT_AN_IDENTIFIER = {
@@ -286,7 +286,6 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="CDP OneID service", version="1.0", lifespan=lifespan,
                   description=(__doc__ or "").split("\n\n")[0])
-    app.state.settings = settings
     app.state.keys = load_keys(settings.api_keys_file)
     app.state.never = NeverIdentifiers.of(Validity.from_mapping(load_oneid_settings().validity))
     _errors(app)

@@ -15,9 +15,6 @@ from typing import Any, Sequence
 import asyncpg
 import orjson
 
-ONE_ID = "one_id"  # a lookup by one_id: the id itself, or the id a merged-away one answers with
-
-
 @dataclass(frozen=True)
 class OneIdAnswer:
     one_id: str | None  # the current id; None when the asked one is unknown
