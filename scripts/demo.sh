@@ -45,3 +45,7 @@ done
 .venv/bin/cdp sql "SELECT metric, round(value, 4) AS value, status FROM ads.model_eval
   WHERE ds = DATE'$last' AND bucket = 'all' ORDER BY metric"
 .venv/bin/cdp segment export high_value_sleeping --ds "$last"
+# The publish stage left the last day in PostgreSQL: how to look at it through `cdp serve`.
+echo "demo: the last day is served from PostgreSQL (schema cdp). To open the 360° customer page:"
+echo "  .venv/bin/cdp api-key create staff --scope oneid:read --scope profile:read   # prints the key, once"
+echo "  .venv/bin/cdp serve                                                        # then open http://127.0.0.1:8040/ui/ and paste the key"
