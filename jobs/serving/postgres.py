@@ -209,7 +209,8 @@ def csv_chunks(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
 
 def _array_literals(lists: pa.ListArray) -> pa.Array:
     """``{"a","b\\"c",NULL}`` per list: every element quoted with its quotes and backslashes
-    escaped, null elements as NULL (vectorised: a Spark expression for this took 5x the COPY)."""
+    escaped, null elements as NULL (in pyarrow: the same in a Spark expression made the Arrow
+    collect of 1M rows 7.3 s instead of 1.5 s)."""
     start, end = lists.offsets[0].as_py(), lists.offsets[-1].as_py()
     items = lists.values.slice(start, end - start).cast(pa.string())
     escaped = pc.replace_substring(pc.replace_substring(items, "\\", "\\\\"), '"', '\\"')
