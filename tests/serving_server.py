@@ -29,6 +29,7 @@ from jobs.config import REPO_ROOT, load_settings
 from jobs.serving.keys import ONEID_READ, PROFILE_READ, key_hash
 
 DATABASE = "cdp_serving_test"
+EMPTY_DATABASE = "cdp_serving_test_empty"
 SCHEMA_FILE = REPO_ROOT / "jobs" / "serving" / "schema.sql"
 OUTPUT = REPO_ROOT / "test-results" / "serving"
 # Keys of the test run only: their hashes go to a temporary keys file, as `cdp api-key create` writes.
@@ -106,7 +107,7 @@ def postgres_dsn(database: str) -> dict:
             "database": database}
 
 
-async def _fill() -> None:
+async def _recreate(database: str) -> None:
     admin_dsn = postgres_dsn(load_settings().postgres.database)
     try:
         admin = await asyncpg.connect(**admin_dsn, timeout=5)
@@ -114,10 +115,20 @@ async def _fill() -> None:
         pytest.fail(f"the serving PostgreSQL at {admin_dsn['host']}:{admin_dsn['port']} does not answer ({error}); "
                     "start it with `bash scripts/postgres.sh` (`make setup` does)", pytrace=False)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{database}"')
     finally:
         await admin.close()
+
+
+def empty_database() -> str:
+    """A database of the serving server with nothing published in it, made anew."""
+    asyncio.run(_recreate(EMPTY_DATABASE))
+    return EMPTY_DATABASE
+
+
+async def _fill() -> None:
+    await _recreate(DATABASE)
     connection = await asyncpg.connect(**postgres_dsn(DATABASE))
     try:
         await connection.execute(SCHEMA_FILE.read_text(encoding="utf-8"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from urllib.parse import quote
@@ -12,7 +13,9 @@ import pytest
 
 from jobs.serving.access_log import AccessLog, access_logger
 
-from serving_server import CRM_KEY, OPENID, PROFILE_ONLY_KEY, STAFF_KEY, Server, shared_server
+from jobs.serving.api import create_app
+from jobs.serving.settings import load_serve_settings
+from serving_server import CRM_KEY, OPENID, OUTPUT, PROFILE_ONLY_KEY, STAFF_KEY, Server, empty_database, shared_server
 
 
 @pytest.fixture(scope="module")
@@ -260,6 +263,23 @@ def test_request_ids_and_the_json_access_log(server):
     assert record["duration_ms"] >= 0
     # The query string carries the identifiers: never logged.
     assert "13900139000" not in server.log.read_text()
+
+
+def test_nothing_published_yet_is_a_503_that_names_the_publish_stage(server):
+    settings = load_serve_settings()
+    settings = dataclasses.replace(settings, api_keys_file=OUTPUT / "api_keys.json",
+                                   postgres=dataclasses.replace(settings.postgres, database=empty_database()))
+    app = create_app(settings)
+
+    async def call() -> httpx.Response:
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serve") as client:
+                return await client.get("/v1/oneid", params={"id_type": "mobile", "id_value": "13800138000"},
+                                        headers={"X-API-Key": CRM_KEY})
+
+    response = asyncio.run(call())
+    assert (response.status_code, response.json()["error"]["code"]) == (503, "not_published")
+    assert "publish stage" in response.json()["error"]["message"]
 
 
 def test_an_unexpected_failure_is_a_500_with_its_request_id_and_a_logged_traceback():
