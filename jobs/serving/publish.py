@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Callable, Iterator
 
+import psycopg
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -60,6 +61,10 @@ class RawPiiInProfile(RuntimeError):
     """oneid.profile holds a raw mobile or email; it was not published."""
 
 
+class ServingDatabaseUnreachable(RuntimeError):
+    """The serving PostgreSQL does not answer or refuses the login."""
+
+
 @dataclass
 class ServingResult:
     tables: list[TableLoad] = field(default_factory=list)
@@ -72,14 +77,22 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, pub
 
     Raises:
         ValueError: the environment has no serving database.
+        ServingDatabaseUnreachable: the server does not answer or refuses the login.
         RawPiiInProfile: the golden profile holds a raw identifier.
         postgres.RowCountMismatch: a staged table lost or gained rows; nothing was swapped in.
     """
     if settings.postgres is None:
         raise ValueError(f"conf/env/{settings.env}.yml has no postgres: section, so there is nowhere to publish")
-    conninfo = settings.postgres.conninfo()
+    pg = settings.postgres
+    conninfo = pg.conninfo()
+    try:
+        served = served_ds(conninfo)
+    except psycopg.OperationalError as error:
+        raise ServingDatabaseUnreachable(
+            f"cannot reach the serving PostgreSQL {pg.user}@{pg.host}:{pg.port}/{pg.database} ({error}); on this "
+            "machine start it with `bash scripts/postgres.sh`, elsewhere check the postgres: settings and CDP_PG_PASSWORD"
+        ) from error
     # A backfill of an older day must not take the CRM back in time; a rerun of the day replaces.
-    served = served_ds(conninfo)
     if served is not None and served > ds:
         return ServingResult(newer_served=served)
     frames = serving_frames(spark, settings, catalog, ds, publisher)
