@@ -25,13 +25,6 @@ password_file=.secrets/pg_password
 # a private folder) or the socket path would pass the kernel's 107 bytes, a symlink to a folder
 # of that user under /var/lib/postgresql.
 pg_link=$repo/.pg
-resolve_paths() {
-    pg_root=$(readlink -f "$pg_link")
-    data=$pg_root/data
-    sockets=$pg_root/run
-    log=$pg_root/postgres.log
-}
-resolve_paths
 
 fail() { echo "postgres: $*" >&2; exit 1; }
 
@@ -82,6 +75,25 @@ else
     as_server() { "$@"; }
 fi
 
+# Where the cluster lives: .pg/, or the folder .pg links to, or (before the first initdb) the
+# folder under /var/lib/postgresql when the server's user cannot use .pg/.
+cluster_home() {
+    if [ -e "$pg_link" ]; then readlink -f "$pg_link"; return; fi
+    if [ "$(id -u)" = 0 ] && { ! runuser -u "$server_user" -- test -x "$repo" \
+            || [ ${#pg_link} -gt $((100 - ${#pg_port} - 15)) ]; }; then
+        echo "/var/lib/postgresql/cdp-$(printf '%s' "$repo" | sha256sum | cut -c1-12)"
+    else
+        echo "$pg_link"
+    fi
+}
+locate() {
+    pg_root=$(cluster_home)
+    data=$pg_root/data
+    sockets=$pg_root/run
+    log=$pg_root/postgres.log
+}
+locate
+
 running() { [ -n "$(pg_bin)" ] && [ -f "$data/PG_VERSION" ] && as_server "$(pg_bin)/pg_ctl" status -D "$data" >/dev/null 2>&1; }
 
 password() {
@@ -100,19 +112,12 @@ password() {
 admin_psql() { as_server "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h "$sockets" -p "$pg_port" -d postgres "$@"; }
 
 init_cluster() {
+    [ "$pg_root" = "$pg_link" ] || ln -sfn "$pg_root" "$pg_link"
     [ -f "$data/PG_VERSION" ] && return
     local socket_path="$sockets/.s.PGSQL.$pg_port"
+    [ ${#socket_path} -le 100 ] || fail "the socket path $socket_path is longer than unix sockets allow; clone the repository to a shorter path"
     if [ "$(id -u)" = 0 ]; then
         getent passwd "$server_user" >/dev/null || fail "no OS user $server_user (the Debian package creates it)"
-        if ! runuser -u "$server_user" -- test -x "$repo" || [ ${#socket_path} -gt 100 ]; then
-            local elsewhere
-            elsewhere=/var/lib/postgresql/cdp-$(printf '%s' "$repo" | sha256sum | cut -c1-12)
-            mkdir -p "$elsewhere"
-            ln -sfn "$elsewhere" "$pg_link"
-            resolve_paths
-        fi
-    elif [ ${#socket_path} -gt 100 ]; then
-        fail "the socket path $socket_path is longer than unix sockets allow; clone the repository to a shorter path"
     fi
     echo "postgres: initdb into $data"
     mkdir -p "$pg_root"
@@ -134,9 +139,11 @@ start_server() {
         || fail "the server did not start; see $log"
 }
 
-# Each served login role and database; created once, left alone afterwards.
+# Each served login role and database. With `set_password`, an existing role takes the current
+# password too: a cluster can outlive the .secrets/ it was made with (a clone made again at the
+# same path reuses the cluster under /var/lib/postgresql).
 ensure_roles_and_databases() {
-    local secret database user
+    local set_password=${1:-} secret database user
     secret=$(password)
     case "$secret" in *"'"*) fail "CDP_PG_PASSWORD must not contain a single quote" ;; esac
     while read -r database user; do
@@ -144,6 +151,8 @@ ensure_roles_and_databases() {
             echo "postgres: creating role $user"
             # CREATEDB: the tests make throwaway databases of their own.
             admin_psql -c "CREATE ROLE \"$user\" LOGIN CREATEDB PASSWORD '$secret'"
+        elif [ -n "$set_password" ]; then
+            admin_psql -c "ALTER ROLE \"$user\" PASSWORD '$secret'"
         fi
         if [ -z "$(admin_psql -tA -c "SELECT 1 FROM pg_database WHERE datname = '$database'")" ]; then
             echo "postgres: creating database $database"
@@ -157,9 +166,11 @@ case "$command" in
         # Already running: only what an environment added since is created.
         if running; then ensure_roles_and_databases; exit 0; fi
         install_server
+        # The package may have just created the server's OS user.
+        locate
         init_cluster
         start_server
-        ensure_roles_and_databases
+        ensure_roles_and_databases set_password
         echo "postgres: running on $pg_host:$pg_port (database $pg_database, role $pg_user, files in .pg/)"
         ;;
     stop)
