@@ -30,7 +30,9 @@ def test_an_environment_that_extends_another_holds_only_what_differs():
     changed = {key: value for key, value in test.spark.conf.items() if local.spark.conf.get(key) != value}
     assert changed == {"spark.driver.memory": "2g", "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
     assert set(test.spark.conf) == set(local.spark.conf)
-    assert dataclasses.replace(test, env="local", spark=local.spark) == local
+    # Tests publish into a serving database of their own, beside the demo's.
+    assert (test.postgres.database, local.postgres.database) == ("cdp_test", "cdp")
+    assert dataclasses.replace(test, env="local", spark=local.spark, postgres=local.postgres) == local
 
 
 def test_environments_that_extend_each_other_in_a_loop_are_refused(tmp_path, monkeypatch):
