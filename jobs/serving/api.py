@@ -17,6 +17,7 @@ Routes (the OpenAPI document is at ``/openapi.json``, rendered at ``/docs``):
 from __future__ import annotations
 
 import base64
+import gc
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -279,6 +280,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             host=postgres.host, port=postgres.port, user=postgres.user, password=postgres.password(),
             database=postgres.database, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
             server_settings={"application_name": "cdp-serve"})
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
