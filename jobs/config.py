@@ -100,6 +100,8 @@ def load_settings(env: str | None = None, landing: str | None = None, lakehouse:
 
 
 PG_PASSWORD_VARIABLE = "CDP_PG_PASSWORD"
+# A second checkout on the same machine runs its own server on a port of its own.
+PG_PORT_VARIABLE = "CDP_PG_PORT"
 # Written by scripts/postgres.sh (run by set-up) for the server it starts on this machine.
 LOCAL_PG_PASSWORD_FILE = REPO_ROOT / ".secrets" / "pg_password"
 
@@ -154,7 +156,10 @@ def _postgres_settings(section: Mapping[str, Any], env: str) -> PostgresSettings
     missing = sorted({"host", "port", "database", "user"} - set(section))
     if missing:
         raise ValueError(f"conf/env/{env}.yml: postgres lacks {missing}")
-    return PostgresSettings(host=str(section["host"]), port=int(section["port"]), database=str(section["database"]),
+    port = os.environ.get(PG_PORT_VARIABLE) or section["port"]
+    if not str(port).isdigit():
+        raise ValueError(f"{PG_PORT_VARIABLE}={port!r} is not a port number")
+    return PostgresSettings(host=str(section["host"]), port=int(port), database=str(section["database"]),
                             user=str(section["user"]))
 
 

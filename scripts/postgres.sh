@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The serving database of the embedded default: a PostgreSQL server of this checkout, its files
-# in .pg/ (git-ignored), listening on loopback on the port of conf/env/$CDP_ENV.yml (`postgres:`),
-# with the database and login role the publish stage and `cdp serve` use.
+# in .pg/ (git-ignored), listening on loopback on the port of conf/env/$CDP_ENV.yml (`postgres:`,
+# or CDP_PG_PORT: a second checkout on the same machine needs a port of its own), with the
+# database and login role the publish stage and `cdp serve` use.
 #
 #   bash scripts/postgres.sh [start]   install PostgreSQL if missing, initdb, start, create roles and
 #                                      databases; a no-op when they already are
@@ -129,7 +130,18 @@ init_cluster() {
     as_server mkdir -p "$sockets"
 }
 
+# Another server on the port (most often another checkout's) would make pg_ctl fail with only
+# "could not start server"; say which port and both ways out.
+port_free() {
+    "$python" -c 'import socket, sys
+with socket.socket() as probe:
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    probe.bind((sys.argv[1], int(sys.argv[2])))' "$pg_host" "$pg_port" 2>/dev/null \
+        || fail "port $pg_port on $pg_host is taken by another server (another checkout's PostgreSQL? stop it there with \`bash scripts/postgres.sh stop\`), or give this checkout its own: export CDP_PG_PORT=<free port>"
+}
+
 start_server() {
+    port_free
     # Sized for a 2-core machine shared with Spark: bulk loads want WAL room and maintenance
     # memory for index builds, not many connections.
     as_server "$(pg_bin)/pg_ctl" start -D "$data" -l "$log" -w -t 60 -o "\

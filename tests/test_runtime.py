@@ -18,6 +18,14 @@ def test_environment_variables_override_the_env_file(monkeypatch):
     assert load_settings(env="local", lakehouse="/explicit").lakehouse == "/explicit"
 
 
+def test_a_checkout_of_its_own_takes_the_serving_port_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CDP_PG_PORT", "55440")
+    assert load_settings(env="local").postgres.port == 55440
+    monkeypatch.setenv("CDP_PG_PORT", "5543x")
+    with pytest.raises(ValueError, match="CDP_PG_PORT='5543x' is not a port number"):
+        load_settings(env="local")
+
+
 def test_cluster_profile_differs_only_by_configuration():
     cluster = load_settings(env="cluster")
     assert cluster.spark.master == "yarn"
