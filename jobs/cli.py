@@ -307,13 +307,13 @@ def _api_key(args: argparse.Namespace) -> int:
             return 1
         print(key)
         print(f"key {args.name!r} ({', '.join(args.scope)}) added to {path}: this is the only time it is shown; "
-              "restart `cdp serve` to use it", file=sys.stderr)
+              "a running `cdp serve` accepts it within a second", file=sys.stderr)
         return 0
     if args.api_key_command == "revoke":
         if not revoke_key(path, args.name):
             print(f"no key named {args.name!r} in {path}", file=sys.stderr)
             return 1
-        print(f"revoked {args.name!r}; restart `cdp serve` to refuse it")
+        print(f"revoked {args.name!r}; a running `cdp serve` refuses it within a second")
         return 0
     for key in load_keys(path).values():
         print(f"{key.name:<20} {','.join(key.scopes):<28} created {key.created_at}  sha256 {key.sha256[:12]}…")

@@ -14,6 +14,7 @@ import pytest
 from jobs.serving.access_log import AccessLog, access_logger
 
 from jobs.serving.api import create_app
+from jobs.serving.keys import ONEID_READ, PROFILE_READ, RELOAD_AFTER_SECONDS, KeyRing, create_key, key_hash, revoke_key
 from jobs.serving.settings import load_serve_settings
 from serving_server import CRM_KEY, OPENID, OUTPUT, PROFILE_ONLY_KEY, STAFF_KEY, Server, empty_database, shared_server
 
@@ -133,6 +134,27 @@ def test_keys_are_required_and_scoped(server):
         assert profile_only.get("/v1/profiles/OID_A").status_code == 200
     assert (crm_profile.status_code, crm_profile.json()["error"]["required_scope"]) == (403, "profile:read")
     assert (profile_lookup.status_code, profile_lookup.json()["error"]["code"]) == (403, "missing_scope")
+
+
+def test_a_running_server_sees_keys_created_and_revoked_without_a_restart(tmp_path, caplog):
+    keys_file = tmp_path / "api_keys.json"
+    now = [0.0]
+    ring = KeyRing(keys_file, clock=lambda: now[0])
+    crm = create_key(keys_file, "crm", (ONEID_READ,))
+    assert ring.get(key_hash(crm)) is None  # read a moment ago: not yet
+    now[0] += RELOAD_AFTER_SECONDS
+    assert ring.get(key_hash(crm)).scopes == (ONEID_READ,)
+    revoke_key(keys_file, "crm")
+    now[0] += RELOAD_AFTER_SECONDS
+    assert ring.get(key_hash(crm)) is None
+    staff = create_key(keys_file, "staff", (PROFILE_READ,))
+    now[0] += RELOAD_AFTER_SECONDS
+    assert ring.get(key_hash(staff)).name == "staff"
+    keys_file.write_text('[{"name": "typo", "scopes": ["oneid:reed"]}]', encoding="utf-8")
+    now[0] += RELOAD_AFTER_SECONDS
+    with caplog.at_level(logging.ERROR, logger="cdp.serve.keys"):
+        assert ring.get(key_hash(staff)).name == "staff"
+    assert "no longer parses; the keys read before it stay in use" in caplog.text
 
 
 @pytest.mark.parametrize("body, code", [

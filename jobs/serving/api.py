@@ -38,7 +38,7 @@ from jobs.config import load_oneid_settings
 from jobs.serving import queries
 from jobs.serving.access_log import AccessLog, error_body
 from jobs.serving.canonical import ID_TYPES, Canonical, NeverIdentifiers, lookup_form, mask_email, mask_mobile
-from jobs.serving.keys import ONEID_READ, PROFILE_READ, ApiKey, key_hash, load_keys
+from jobs.serving.keys import ONEID_READ, PROFILE_READ, ApiKey, KeyRing, key_hash
 from jobs.serving.settings import ServeSettings, load_serve_settings
 from models.cdm.identity_evidence import EMAIL, MOBILE
 from oneid.normalize import BAD_FORMAT, JUNK, MASKED, MISSING_SCOPE, PLACEHOLDER, UNKNOWN_TYPE, Validity
@@ -292,7 +292,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="CDP OneID service", version="1.0", lifespan=lifespan,
                   description=(__doc__ or "").split("\n\n")[0])
-    app.state.keys = load_keys(settings.api_keys_file)
+    app.state.keys = KeyRing(settings.api_keys_file)
     app.state.never = NeverIdentifiers.of(Validity.from_mapping(load_oneid_settings().validity))
     _errors(app)
     _routes(app, settings)

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+LOGGER = logging.getLogger("cdp.serve.keys")
+# How stale a running server's keys may be: a key created or revoked counts within this long.
+RELOAD_AFTER_SECONDS = 1.0
 ONEID_READ = "oneid:read"  # look up one_ids, single and batch, and the merge/split changes
 PROFILE_READ = "profile:read"  # profiles and the 360° page's search: staff, not the CRM's sync
 SCOPES = (ONEID_READ, PROFILE_READ)
@@ -49,6 +54,47 @@ def load_keys(path: Path) -> dict[str, ApiKey]:
             raise ValueError(f"{path}: key {entry.get('name')!r} has unknown scopes {unknown} or no sha256; scopes are {SCOPES}")
         keys[entry["sha256"]] = ApiKey(entry["name"], entry["sha256"], tuple(entry["scopes"]), entry.get("created_at", ""))
     return keys
+
+
+class KeyRing:
+    """The keys of a file as a running server sees them: `cdp api-key create` and `revoke` take
+    effect within ``RELOAD_AFTER_SECONDS`` without a restart.
+
+    At most once per interval the file's identity (inode, size, mtime) is compared with the one
+    read last, so a lookup costs a stat a second, not a file read. A file that no longer parses
+    keeps the keys read before it and is logged: a hand edit's typo must not shut the CRM out.
+    """
+
+    def __init__(self, path: Path, clock=time.monotonic) -> None:
+        self.path, self.clock = path, clock
+        self.keys: dict[str, ApiKey] = load_keys(path)
+        self.seen = self._identity()
+        self.checked_at = clock()
+
+    def get(self, hashed: str) -> ApiKey | None:
+        if self.clock() - self.checked_at >= RELOAD_AFTER_SECONDS:
+            self._reload_if_changed()
+        return self.keys.get(hashed)
+
+    def _identity(self) -> tuple[int, int, int] | None:
+        try:
+            status = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return status.st_ino, status.st_size, status.st_mtime_ns
+
+    def _reload_if_changed(self) -> None:
+        self.checked_at = self.clock()
+        identity = self._identity()
+        if identity == self.seen:
+            return
+        self.seen = identity
+        try:
+            self.keys = load_keys(self.path)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            LOGGER.error("API keys file %s no longer parses; the keys read before it stay in use: %s", self.path, error)
+            return
+        LOGGER.warning("API keys reloaded from %s: %d keys", self.path, len(self.keys))
 
 
 def create_key(path: Path, name: str, scopes: tuple[str, ...]) -> str:
