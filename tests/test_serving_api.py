@@ -257,6 +257,10 @@ def test_changes_since_a_date_in_pages(server):
     ("M0003", (["OID_C"], [["member_id"]])),
     ("OID_OLD", (["OID_A"], [["one_id"]])),
     ("张伟", (["OID_A", "OID_C"], [["name"], ["name"]])),
+    ("张", (["OID_A", "OID_C"], [["name_prefix"], ["name_prefix"]])),
+    ("李", (["OID_B"], [["name_prefix"]])),
+    ("%", ([], [])),  # a LIKE wildcard typed is a letter
+    ("_伟", ([], [])),
     ("13800000000", ([], [])),
 ])
 def test_search_takes_any_identifier_a_one_id_or_a_name(server, typed, expected):

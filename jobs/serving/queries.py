@@ -76,6 +76,12 @@ SELECT
 """
 
 # Identifier candidates (types and values) and the text as a one_id or a name, in one statement.
+# A name matches whole or as its beginning (staff type a surname, 张, and pick); whole matches
+# and identifiers come before names that only begin so. The beginning is a byte-wise range (the
+# text up to the text followed by the last code point), which the index on name text_pattern_ops
+# serves even in the generic plan of a prepared statement, where LIKE $n could not use it; read
+# in that index's order, a surname shared by millions costs the first `limit` rows, whole names
+# first, not a sort of millions.
 SEARCH = """
 WITH hits AS (
   SELECT m.one_id, m.id_type AS matched_by
@@ -88,13 +94,15 @@ WITH hits AS (
   LEFT JOIN cdp.one_id_alias AS a ON a.alias_one_id = asked.one_id
   WHERE p.one_id IS NOT NULL OR a.one_id IS NOT NULL
   UNION ALL
-  SELECT p.one_id, 'name' FROM cdp.profile AS p WHERE p.name = $3
+  (SELECT p.one_id, CASE WHEN p.name = $3 THEN 'name' ELSE 'name_prefix' END
+   FROM cdp.profile AS p WHERE p.name ~>=~ $3 AND p.name ~<~ ($3 || U&'\+10FFFF')
+   ORDER BY p.name USING ~<~, p.one_id LIMIT $4)
 )
 SELECT p.one_id, array_agg(DISTINCT h.matched_by ORDER BY h.matched_by) AS matched_by, p.name, p.gender,
        p.mobile_masked, p.province, p.city, p.last_seen
 FROM hits AS h JOIN cdp.profile AS p USING (one_id)
 GROUP BY p.one_id, p.name, p.gender, p.mobile_masked, p.province, p.city, p.last_seen
-ORDER BY p.last_seen DESC NULLS LAST, p.one_id
+ORDER BY bool_and(h.matched_by = 'name_prefix'), p.last_seen DESC NULLS LAST, p.one_id
 LIMIT $4
 """
 

@@ -96,8 +96,9 @@ CREATE TABLE profile (
     updated_ds         date
 );
 ALTER TABLE profile ADD PRIMARY KEY (one_id);
--- The 360° page's search by name.
-CREATE INDEX profile_name ON profile (name);
+-- The 360° page's search by name, whole or by its beginning: text_pattern_ops serves LIKE 'x%'
+-- whatever the database's collation.
+CREATE INDEX profile_name ON profile (name text_pattern_ops);
 
 -- table: tag_value
 -- ads.tag_value of the run's ds, with the tag's names and category from ads.tag_catalog.
