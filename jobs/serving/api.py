@@ -415,7 +415,8 @@ def _routes(app: FastAPI, settings: ServeSettings) -> None:
     @app.get("/v1/search", tags=["profiles"], responses=ERRORS)
     async def search(request: Request, _: Annotated[ApiKey, require(PROFILE_READ)],
                      q: Annotated[str, Query(min_length=1, max_length=512, description="any identifier, a one_id, a name or its beginning")]):
-        """Profiles whose identifier of any type or one_id is ``q``, or whose name is or begins with it (the page's search box)."""
+        """Profiles whose identifier of any type or one_id is ``q``, or whose name is or begins
+        with it (the page's search box)."""
         _refuse_nul("q", q)
         text = q.strip()
         if not text:
