@@ -14,6 +14,9 @@ if [ -z "${CDP_PII_SALT:-}" ]; then
 fi
 
 rm -rf "$CDP_LANDING" "$CDP_LAKEHOUSE"
+# The demo's serving tables came from the lakehouse just removed: a newer day left there would
+# make the publish stage keep it rather than go back in time.
+PGOPTIONS="-c client_min_messages=warning" bash scripts/postgres.sh psql -q -c "DROP SCHEMA IF EXISTS cdp CASCADE"
 .venv/bin/cdp generate --out "$CDP_LANDING" --persons "$persons" --start "$start" --days "$days" --seed 7 | tail -n 1
 # Every day in order in one Spark session, as a backfill runs: the JVM warms up once.
 last=$(date -d "$start + $((days - 1)) day" +%F)

@@ -26,7 +26,8 @@ from jobs.pipeline import STAGES
 from jobs.catalog import read_table
 from jobs.serving import datasets
 from jobs.serving.postgres import RowCountMismatch, csv_chunks, declared_columns, open_staging, served_tables
-from jobs.serving.publish import SLICE_KEYS, arrow_batches, copyable
+from jobs.serving import publish as publish_stage
+from jobs.serving.publish import copyable, stage
 
 REPO = Path(__file__).resolve().parents[1]
 DS = date(2026, 1, 3)
@@ -63,12 +64,6 @@ def serving_db() -> PostgresSettings:
         connection.execute(f'DROP DATABASE "{throwaway.database}" WITH (FORCE)')
 
 
-def load(staging: Staging, table: str, frame) -> None:
-    copied = copyable(frame, declared_columns(table))
-    rows = copied.count()
-    staging.load(table, csv_chunks(arrow_batches(copied, rows, SLICE_KEYS[table])), rows)
-
-
 def served_rows(database: PostgresSettings, table: str, columns: list[str]) -> list[tuple]:
     with psycopg.connect(database.conninfo()) as connection:
         listed = ", ".join(columns)
@@ -78,12 +73,16 @@ def served_rows(database: PostgresSettings, table: str, columns: list[str]) -> l
 def publish(database: PostgresSettings, frames: dict, ds: date = DS) -> None:
     with open_staging(database.conninfo()) as staging:
         for table, frame in frames.items():
-            load(staging, table, frame)
+            stage(staging, table, frame, database.conninfo())
         staging.swap_in(ds)
 
 
-def test_what_is_served_equals_the_delta_frames_value_for_value_and_a_rerun_replaces(spark, serving_db):
-    mapping = spark.createDataFrame(MAPPING_ROWS, MAPPING_SCHEMA)
+# A table of a few rows is COPYed from the driver; with the limit at one row, by Spark's tasks.
+@pytest.mark.parametrize("driver_copy_max_rows", [1_000_000, 1], ids=["from the driver", "from the tasks"])
+def test_what_is_served_equals_the_delta_frames_value_for_value_and_a_rerun_replaces(spark, serving_db, monkeypatch,
+                                                                                     driver_copy_max_rows):
+    monkeypatch.setattr(publish_stage, "DRIVER_COPY_MAX_ROWS", driver_copy_max_rows)
+    mapping = spark.createDataFrame(MAPPING_ROWS, MAPPING_SCHEMA).repartition(2)
     merge_log = spark.createDataFrame(MERGE_LOG_ROWS, MERGE_LOG_SCHEMA)
     publish(serving_db, {"id_mapping": mapping, "merge_log": merge_log})
     columns = declared_columns("id_mapping")
@@ -107,7 +106,7 @@ def test_a_count_that_differs_from_delta_swaps_nothing_in(spark, serving_db):
     frame = copyable(spark.createDataFrame(MAPPING_ROWS[:1], MAPPING_SCHEMA), declared_columns("id_mapping"))
     with pytest.raises(RowCountMismatch, match="holds 1 rows, its Delta source 2"):
         with open_staging(serving_db.conninfo()) as staging:
-            staging.load("id_mapping", csv_chunks(arrow_batches(frame, 1, ("id_type", "id_value"))), 2)
+            staging.load("id_mapping", csv_chunks(frame.toArrow().to_batches()), 2)
             staging.swap_in(DS)
     assert served_rows(serving_db, "id_mapping", ["id_type", "id_value", "one_id"]) == before
     with psycopg.connect(serving_db.conninfo()) as connection:
@@ -152,8 +151,7 @@ def test_a_reader_during_publishes_sees_the_old_or_the_new_tables_never_a_mix(sp
 def publish_version(database: PostgresSettings, frames: dict) -> None:
     with open_staging(database.conninfo()) as staging:
         for table, frame in frames.items():
-            rows = frame.count()
-            staging.load(table, csv_chunks(arrow_batches(frame, rows, SLICE_KEYS[table])), rows)
+            stage(staging, table, frame, database.conninfo())
         staging.swap_in(DS)
 
 

@@ -1,6 +1,7 @@
-"""Which load path the publish stage uses, measured: a JDBC batch write from the Spark executors
-against COPY from the driver (Arrow batches as CSV), both into a staging table of the serving
-PostgreSQL, on a generated ``id_mapping`` of ``--rows`` rows. Nothing is swapped in.
+"""Which load path the publish stage uses, measured: a JDBC batch write from the Spark executors,
+COPY from the driver (Arrow batches as CSV) and COPY from Spark's tasks (the same CSV, a
+partition each), all into a staging table of the serving PostgreSQL, on a generated
+``id_mapping`` of ``--rows`` rows. Nothing is swapped in.
 
     .venv/bin/python -m jobs.serving.load_bench --rows 1000000
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -17,7 +19,7 @@ from psycopg import sql
 
 from jobs.config import load_settings
 from jobs.serving.postgres import STAGING_SCHEMA, Staging, csv_chunks, declared_columns, open_staging, table_ddls
-from jobs.serving.publish import SLICE_KEYS, arrow_batches, copyable
+from jobs.serving.publish import ARROW_BATCH_ROWS, copy_from_tasks, copyable
 from jobs.spark import get_spark
 
 TABLE = "id_mapping"
@@ -42,9 +44,23 @@ def generated_mapping(spark: SparkSession, rows: int) -> DataFrame:
 
 
 def copy_path(staging: Staging, frame: DataFrame, rows: int) -> tuple[float, float]:
-    """(load seconds, index seconds) of the publish stage's own path."""
-    staged = staging.load(TABLE, csv_chunks(arrow_batches(copyable(frame, declared_columns(TABLE)), rows, SLICE_KEYS[TABLE])), rows)
+    """(load seconds, index seconds) of the publish stage's path for a table up to its driver limit."""
+    batches = copyable(frame, declared_columns(TABLE)).toArrow().to_batches(max_chunksize=ARROW_BATCH_ROWS)
+    staged = staging.load(TABLE, csv_chunks(batches), rows)
+    _drop(staging)
     return staged.load_seconds, staged.index_seconds
+
+
+def tasks_path(staging: Staging, frame: DataFrame, rows: int, conninfo: str) -> tuple[float, float]:
+    """(load seconds, index seconds) of the publish stage's path for a bigger table."""
+    staged = staging.load_in_parallel(TABLE, partial(copy_from_tasks, copyable(frame, declared_columns(TABLE)), conninfo), rows)
+    _drop(staging)
+    return staged.load_seconds, staged.index_seconds
+
+
+def _drop(staging: Staging) -> None:
+    staging.connection.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(STAGING_SCHEMA, TABLE)))
+    staging.staged.clear()
 
 
 def jdbc_path(staging: Staging, frame: DataFrame, rows: int, url: str, user: str, password: str) -> tuple[float, float]:
@@ -84,11 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     frame = generated_mapping(spark, args.rows).cache()
     rows = frame.count()
     pg = settings.postgres
-    runs: dict[str, list[tuple[float, float]]] = {"JDBC batch from the executors": [], "COPY from the driver (Arrow → CSV)": []}
+    jdbc, driver, tasks = "JDBC batch from the executors", "COPY from the driver (Arrow → CSV)", "COPY from Spark's tasks"
+    runs: dict[str, list[tuple[float, float]]] = {jdbc: [], driver: [], tasks: []}
     for _ in range(args.repeats):
         with open_staging(pg.conninfo()) as staging:
-            runs["JDBC batch from the executors"].append(jdbc_path(staging, frame, rows, pg.jdbc_url(), pg.user, pg.password()))
-            runs["COPY from the driver (Arrow → CSV)"].append(copy_path(staging, frame, rows))
+            runs[jdbc].append(jdbc_path(staging, frame, rows, pg.jdbc_url(), pg.user, pg.password()))
+            runs[driver].append(copy_path(staging, frame, rows))
+            runs[tasks].append(tasks_path(staging, frame, rows, pg.conninfo()))
     print(f"{rows} id_mapping rows into PostgreSQL, median of {args.repeats} runs (seconds):")
     for name, timings in runs.items():
         load, index = statistics.median(run[0] for run in timings), statistics.median(run[1] for run in timings)

@@ -3,7 +3,8 @@
 Every table is created in a staging schema from its block of ``schema.sql``, bulk-loaded with
 COPY in the transaction that created it (with ``wal_level=minimal`` PostgreSQL then writes no
 WAL for it, and ``FREEZE`` spares the first reader the hint-bit writes), given its key and
-indexes, and counted. Then one transaction drops the served tables and moves the staged ones
+indexes, and counted. A table too big for the driver is created and committed first and then
+COPYed into by Spark's tasks in parallel, each part in its own transaction. Then one transaction drops the served tables and moves the staged ones
 into their place: readers wait for that short transaction and then see the new tables, all
 from the same run. A rerun builds everything anew, so it replaces and never duplicates.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import psycopg
 import pyarrow as pa
@@ -93,7 +94,7 @@ class Staging:
 
     def load(self, table: str, csv_chunks: Iterable[bytes], expected_rows: int) -> StagedTable:
         """Creates ``table`` in the staging schema, COPYs the CSV into it, builds its key and
-        indexes and checks it holds ``expected_rows``.
+        indexes and checks it holds ``expected_rows``, all in one transaction.
 
         Raises:
             RowCountMismatch: the staged table holds another number of rows.
@@ -101,18 +102,45 @@ class Staging:
         ddl = table_ddls()[table]
         started = time.monotonic()
         with self.connection.transaction():
-            self.connection.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(STAGING_SCHEMA)))
-            self.connection.execute(ddl.create)
-            columns = sql.SQL(", ").join(sql.Identifier(column) for column in declared_columns(table))
-            statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, FREEZE)").format(
-                sql.Identifier(table), columns)
-            with self.connection.cursor().copy(statement) as copy:
+            self._create(ddl)
+            with self.connection.cursor().copy(copy_statement(table, freeze=True)) as copy:
                 for chunk in csv_chunks:
                     copy.write(chunk)
             loaded = time.monotonic()
-            for statement in ddl.keys_and_indexes:
-                self.connection.execute(statement)
-            rows = self.connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+            rows = self._index_and_count(ddl)
+        return self._staged(table, rows, expected_rows, started, loaded)
+
+    def load_in_parallel(self, table: str, copy_parts: Callable[[str], int], expected_rows: int) -> StagedTable:
+        """Creates ``table`` in the staging schema and commits it, so that ``copy_parts`` can fill
+        it from other connections (Spark's tasks, each COPYing its part in a transaction of its
+        own): it is given the COPY statement and returns the rows the parts reported. Then the
+        key and indexes are built and the rows counted against ``expected_rows``; a part copied
+        twice (a task retried after its commit) shows up there.
+
+        Raises:
+            RowCountMismatch: the staged table holds another number of rows.
+        """
+        ddl = table_ddls()[table]
+        started = time.monotonic()
+        with self.connection.transaction():
+            self._create(ddl)
+        copy_parts(copy_statement(table, freeze=False).as_string(self.connection))
+        loaded = time.monotonic()
+        with self.connection.transaction():
+            rows = self._index_and_count(ddl)
+        return self._staged(table, rows, expected_rows, started, loaded)
+
+    def _create(self, ddl: TableDdl) -> None:
+        self.connection.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(STAGING_SCHEMA)))
+        self.connection.execute(ddl.create)
+
+    def _index_and_count(self, ddl: TableDdl) -> int:
+        self.connection.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(STAGING_SCHEMA)))
+        for statement in ddl.keys_and_indexes:
+            self.connection.execute(statement)
+        return self.connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(ddl.name))).fetchone()[0]
+
+    def _staged(self, table: str, rows: int, expected_rows: int, started: float, loaded: float) -> StagedTable:
         if rows != expected_rows:
             raise RowCountMismatch(f"{STAGING_SCHEMA}.{table} holds {rows} rows, its Delta source {expected_rows}; "
                                    "nothing was swapped in")
@@ -187,6 +215,13 @@ def _create_record_of_publishes(connection: psycopg.Connection) -> None:
             connection.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(SERVING_SCHEMA)))
             for statement in (ddl.create, *ddl.keys_and_indexes):
                 connection.execute(statement)
+
+
+def copy_statement(table: str, freeze: bool) -> sql.Composed:
+    """COPY into the staging table from CSV; FREEZE only in the transaction that created it."""
+    columns = sql.SQL(", ").join(sql.Identifier(column) for column in declared_columns(table))
+    options = sql.SQL("FORMAT csv, FREEZE" if freeze else "FORMAT csv")
+    return sql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(sql.Identifier(STAGING_SCHEMA, table), columns, options)
 
 
 def declared_columns(table: str) -> list[str]:

@@ -2,9 +2,10 @@
 
 Recipe: read OneID's tables as its run for ds left them, the ds partitions of the ADS tables and
 each one_id's newest orders and events → check the profile holds no raw mobile or email → per
-table, stream the frame from Spark as Arrow batches, COPY it into a staging table from the driver,
-build its key and indexes and check its row count against the Delta frame → swap every table
-into schema ``cdp`` in one transaction (``postgres.py``).
+table, COPY the frame into a staging table (from the driver as Arrow batches; a table over
+``DRIVER_COPY_MAX_ROWS`` from Spark's tasks, a partition each), build its key and indexes and
+check its row count against the Delta frame → swap every table into schema ``cdp`` in one
+transaction (``postgres.py``).
 
 Why COPY from the driver and not a JDBC batch write from the executors: on this machine COPY
 loaded 1M id_mapping rows in 3.8 s, the JDBC writer in 5.9 s (``load_bench.py``, README "Serving:
@@ -17,6 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Callable, Iterator
 
 import psycopg
@@ -33,6 +35,7 @@ from jobs.publish import Publisher, TableLoad
 from jobs.serving import datasets
 from jobs.serving.postgres import (
     SERVING_SCHEMA,
+    Staging,
     csv_chunks,
     declared_columns,
     open_staging,
@@ -40,21 +43,10 @@ from jobs.serving.postgres import (
     served_tables,
 )
 
-# Rows the driver holds as Arrow at once: a bigger frame is streamed in slices of about this size.
-ROWS_PER_SLICE = 1_000_000
-# Each served table's key: it slices a big frame and must be unique in it.
-SLICE_KEYS = {
-    "id_mapping": ("id_type", "id_value"),
-    "one_id_alias": ("alias_one_id",),
-    "merge_log": ("ds", "from_one_id", "kind", "to_one_id"),
-    "profile": ("one_id",),
-    "tag_value": ("one_id", "tag_code"),
-    "member_rfm": ("one_id",),
-    "member_lifecycle": ("one_id",),
-    "segment_member": ("segment", "one_id"),
-    "recent_order": ("order_key",),
-    "recent_event": ("event_id",),
-}
+# The most rows a table is COPYed from the driver, as Arrow held whole: a bigger one is COPYed by
+# Spark's tasks in parallel, each its own partition, so the driver never holds it.
+DRIVER_COPY_MAX_ROWS = 1_000_000
+ARROW_BATCH_ROWS = 100_000
 
 
 class RawPiiInProfile(RuntimeError):
@@ -102,9 +94,7 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, pub
         for name in served_tables():
             started, jobs_before = time.monotonic(), cost.jobs_started(spark)
             with cost.job_group(spark, f"publish {name}"):
-                frame = copyable(frames[name](), declared_columns(name))
-                rows = frame.count()
-                staging.load(name, csv_chunks(arrow_batches(frame, rows, SLICE_KEYS[name])), rows)
+                rows = stage(staging, name, frames[name](), conninfo)
             load = TableLoad(f"{SERVING_SCHEMA}.{name}", rows, rows, 0, 0, round(time.monotonic() - started, 2),
                              cost.jobs_started(spark) - jobs_before, 0, 0)
             result.tables.append(load)
@@ -177,10 +167,34 @@ def _copyable_column(column: Column, data_type: T.DataType) -> Column:
     return column
 
 
-def arrow_batches(frame: DataFrame, rows: int, keys: tuple[str, ...]) -> Iterator[pa.RecordBatch]:
-    """The frame's rows as Arrow batches, a slice of at most about ``ROWS_PER_SLICE`` rows in the
-    driver at a time (slices by a hash of the key: one Spark job each)."""
-    slices = max(1, -(-rows // ROWS_PER_SLICE))
-    for index in range(slices):
-        part = frame if slices == 1 else frame.where(F.pmod(F.xxhash64(*keys), F.lit(slices)) == index)
-        yield from part.toArrow().to_batches(max_chunksize=100_000)
+def stage(staging: Staging, table: str, frame: DataFrame, conninfo: str) -> int:
+    """Loads ``frame`` into the staging ``table`` by the path its size calls for; returns its rows.
+
+    Raises:
+        postgres.RowCountMismatch: the staged table holds another number of rows than the frame.
+    """
+    copied = copyable(frame, declared_columns(table))
+    rows = copied.count()
+    if rows <= DRIVER_COPY_MAX_ROWS:
+        staging.load(table, csv_chunks(copied.toArrow().to_batches(max_chunksize=ARROW_BATCH_ROWS)), rows)
+    else:
+        staging.load_in_parallel(table, partial(copy_from_tasks, copied, conninfo), rows)
+    return rows
+
+
+def copy_from_tasks(frame: DataFrame, conninfo: str, statement: str) -> int:
+    """COPYs each partition of ``frame`` from its own Spark task, in a transaction per task (a
+    failed task's rows roll back with it); returns the rows the tasks copied. The tasks reach the
+    server with the publish stage's own connection settings."""
+
+    def copy_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        copied = 0
+        with psycopg.connect(conninfo) as connection:  # commits when the block ends without error
+            with connection.cursor().copy(statement) as copy:
+                for batch in batches:
+                    for chunk in csv_chunks([batch]):
+                        copy.write(chunk)
+                    copied += batch.num_rows
+        yield pa.RecordBatch.from_pydict({"rows": pa.array([copied], pa.int64())})
+
+    return frame.mapInArrow(copy_partition, "rows long").agg(F.sum("rows")).first()[0] or 0
