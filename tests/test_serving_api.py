@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import re
 from urllib.parse import quote
 
 import httpx
@@ -342,3 +343,16 @@ def test_openapi_document_lists_every_route(server):
     assert [(p["name"], p["required"]) for p in single["parameters"]] == [("id_type", True), ("id_value", True),
                                                                           ("scope", False)]
     assert single["security"] == [{"APIKeyHeader": []}, {"HTTPBearer": []}]
+
+
+def test_the_documents_page_loads_swagger_ui_from_the_server_itself(server):
+    with server.client(key=None) as anonymous:
+        page = anonymous.get("/docs")
+        script = anonymous.get("/docs/static/swagger-ui-bundle.js")
+        style = anonymous.get("/docs/static/swagger-ui.css")
+    assert page.status_code == 200 and "/openapi.json" in page.text
+    # Every script and style the page loads is the server's own: no CDN on a closed network.
+    assert re.findall(r'(?:src|href)="([^"]+)"', page.text) == ["/docs/static/swagger-ui.css",
+                                                                  "/docs/static/swagger-ui-bundle.js"]
+    assert script.status_code == 200 and "SwaggerUIBundle" in script.text
+    assert style.status_code == 200 and style.headers["content-type"].startswith("text/css")

@@ -28,11 +28,13 @@ import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from swagger_ui_bundle import swagger_ui_path
 
 from jobs.config import load_oneid_settings
 from jobs.serving import queries
@@ -44,6 +46,7 @@ from models.cdm.identity_evidence import EMAIL, MOBILE
 from oneid.normalize import BAD_FORMAT, JUNK, MASKED, MISSING_SCOPE, PLACEHOLDER, UNKNOWN_TYPE, Validity
 
 STATIC = Path(__file__).parent / "static"
+SWAGGER_UI_FILES = "/docs/static"
 ONE_ID = "one_id"  # a lookup by one_id: the id itself, or the id a merged-away one answers with
 FOUND, MERGED, RETIRED, NOT_FOUND, INVALID = "found", "merged", "retired", "not_found", "invalid"
 HTTP_STATUS_OF = {FOUND: 200, MERGED: 200, RETIRED: 410, NOT_FOUND: 404, INVALID: 422}
@@ -290,13 +293,14 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         finally:
             await app.state.pool.close()
 
-    app = FastAPI(title="CDP OneID service", version="1.0", lifespan=lifespan,
+    app = FastAPI(title="CDP OneID service", version="1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description=(__doc__ or "").split("\n\n")[0])
     app.state.keys = KeyRing(settings.api_keys_file)
     app.state.never = NeverIdentifiers.of(Validity.from_mapping(load_oneid_settings().validity))
     _errors(app)
     _routes(app, settings)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="static")
+    app.mount(SWAGGER_UI_FILES, StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.add_middleware(AccessLog, body_max_bytes=settings.body_max_bytes)
     return app
 
@@ -437,6 +441,12 @@ def _routes(app: FastAPI, settings: ServeSettings) -> None:
         """Whether the serving database answers; needs no key."""
         await request.app.state.pool.fetchval("SELECT 1")
         return _json({"status": "ok"})
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title}: API",
+                                   swagger_js_url=f"{SWAGGER_UI_FILES}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{SWAGGER_UI_FILES}/swagger-ui.css", swagger_favicon_url="")
 
     @app.get("/", include_in_schema=False)
     async def root():
