@@ -110,12 +110,12 @@ class Staging:
             rows = self._index_and_count(ddl)
         return self._staged(table, rows, expected_rows, started, loaded)
 
-    def load_in_parallel(self, table: str, copy_parts: Callable[[str], int], expected_rows: int) -> StagedTable:
+    def load_in_parallel(self, table: str, copy_parts: Callable[[str], object], expected_rows: int) -> StagedTable:
         """Creates ``table`` in the staging schema and commits it, so that ``copy_parts`` can fill
         it from other connections (Spark's tasks, each COPYing its part in a transaction of its
-        own): it is given the COPY statement and returns the rows the parts reported. Then the
-        key and indexes are built and the rows counted against ``expected_rows``; a part copied
-        twice (a task retried after its commit) shows up there.
+        own), given the COPY statement. Then the key and indexes are built and the rows counted
+        against ``expected_rows``; a part copied twice (a task retried after its commit) shows
+        up there.
 
         Raises:
             RowCountMismatch: the staged table holds another number of rows.
