@@ -114,8 +114,8 @@ class Staging:
         """Creates ``table`` in the staging schema and commits it, so that ``copy_parts`` can fill
         it from other connections (Spark's tasks, each COPYing its part in a transaction of its
         own), given the COPY statement. Then the key and indexes are built and the rows counted
-        against ``expected_rows``; a part copied twice (a task retried after its commit) shows
-        up there.
+        against ``expected_rows``; a part copied twice (a task retried after its commit) breaks
+        the key or the count, and nothing is swapped in.
 
         Raises:
             RowCountMismatch: the staged table holds another number of rows.
