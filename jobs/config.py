@@ -102,6 +102,7 @@ def load_settings(env: str | None = None, landing: str | None = None, lakehouse:
 PG_PASSWORD_VARIABLE = "CDP_PG_PASSWORD"
 # A second checkout on the same machine runs its own server on a port of its own.
 PG_PORT_VARIABLE = "CDP_PG_PORT"
+DRIVER_COPY_MAX_ROWS = 1_000_000
 # Written by scripts/postgres.sh (run by set-up) for the server it starts on this machine.
 LOCAL_PG_PASSWORD_FILE = REPO_ROOT / ".secrets" / "pg_password"
 
@@ -119,6 +120,9 @@ class PostgresSettings:
     port: int
     database: str
     user: str
+    # The most rows the publish stage COPYs from the driver, holding the table as Arrow; a bigger
+    # table is COPYed by Spark's tasks, a partition each (jobs/serving/publish.py).
+    driver_copy_max_rows: int = DRIVER_COPY_MAX_ROWS
 
     def password(self) -> str:
         """``CDP_PG_PASSWORD``, else the local server's ``.secrets/pg_password``.
@@ -160,7 +164,8 @@ def _postgres_settings(section: Mapping[str, Any], env: str) -> PostgresSettings
     if not str(port).isdigit():
         raise ValueError(f"{PG_PORT_VARIABLE}={port!r} is not a port number")
     return PostgresSettings(host=str(section["host"]), port=int(port), database=str(section["database"]),
-                            user=str(section["user"]))
+                            user=str(section["user"]),
+                            driver_copy_max_rows=int(section.get("driver_copy_max_rows", DRIVER_COPY_MAX_ROWS)))
 
 
 def _environment_document(env: str, extended_by: tuple[str, ...] = ()) -> Mapping[str, Any]:

@@ -30,6 +30,8 @@ def test_cluster_profile_differs_only_by_configuration():
     cluster = load_settings(env="cluster")
     assert cluster.spark.master == "yarn"
     assert cluster.lakehouse.startswith("hdfs://")
+    assert (cluster.postgres.driver_copy_max_rows, load_settings(env="local").postgres.driver_copy_max_rows) == (
+        200_000, 1_000_000)
 
 
 def test_an_environment_that_extends_another_holds_only_what_differs():

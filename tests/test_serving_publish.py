@@ -26,7 +26,6 @@ from jobs.pipeline import STAGES
 from jobs.catalog import read_table
 from jobs.serving import datasets
 from jobs.serving.postgres import RowCountMismatch, csv_chunks, declared_columns, open_staging, served_tables
-from jobs.serving import publish as publish_stage
 from jobs.serving.publish import copyable, stage
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,15 +72,15 @@ def served_rows(database: PostgresSettings, table: str, columns: list[str]) -> l
 def publish(database: PostgresSettings, frames: dict, ds: date = DS) -> None:
     with open_staging(database.conninfo()) as staging:
         for table, frame in frames.items():
-            stage(staging, table, frame, database.conninfo())
+            stage(staging, table, frame, database)
         staging.swap_in(ds)
 
 
 # A table of a few rows is COPYed from the driver; with the limit at one row, by Spark's tasks.
 @pytest.mark.parametrize("driver_copy_max_rows", [1_000_000, 1], ids=["from the driver", "from the tasks"])
-def test_what_is_served_equals_the_delta_frames_value_for_value_and_a_rerun_replaces(spark, serving_db, monkeypatch,
+def test_what_is_served_equals_the_delta_frames_value_for_value_and_a_rerun_replaces(spark, serving_db,
                                                                                      driver_copy_max_rows):
-    monkeypatch.setattr(publish_stage, "DRIVER_COPY_MAX_ROWS", driver_copy_max_rows)
+    serving_db = dataclasses.replace(serving_db, driver_copy_max_rows=driver_copy_max_rows)
     mapping = spark.createDataFrame(MAPPING_ROWS, MAPPING_SCHEMA).repartition(2)
     merge_log = spark.createDataFrame(MERGE_LOG_ROWS, MERGE_LOG_SCHEMA)
     publish(serving_db, {"id_mapping": mapping, "merge_log": merge_log})
@@ -151,7 +150,7 @@ def test_a_reader_during_publishes_sees_the_old_or_the_new_tables_never_a_mix(sp
 def publish_version(database: PostgresSettings, frames: dict) -> None:
     with open_staging(database.conninfo()) as staging:
         for table, frame in frames.items():
-            stage(staging, table, frame, database.conninfo())
+            stage(staging, table, frame, database)
         staging.swap_in(DS)
 
 

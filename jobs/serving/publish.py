@@ -3,7 +3,7 @@
 Recipe: read OneID's tables as its run for ds left them, the ds partitions of the ADS tables and
 each one_id's newest orders and events → check the profile holds no raw mobile or email → per
 table, COPY the frame into a staging table (from the driver as Arrow batches; a table over
-``DRIVER_COPY_MAX_ROWS`` from Spark's tasks, a partition each), build its key and indexes and
+``driver_copy_max_rows`` of the environment's ``postgres:`` from Spark's tasks, a partition each), build its key and indexes and
 check its row count against the Delta frame → swap every table into schema ``cdp`` in one
 transaction (``postgres.py``).
 
@@ -30,7 +30,7 @@ from pyspark.sql import types as T
 from jobs import catalog as tables
 from jobs import cost
 from jobs.build_ads import AdsBuild
-from jobs.config import Catalog, Settings, load_ads_settings
+from jobs.config import Catalog, PostgresSettings, Settings, load_ads_settings
 from jobs.publish import Publisher, TableLoad
 from jobs.serving import datasets
 from jobs.serving.postgres import (
@@ -43,9 +43,6 @@ from jobs.serving.postgres import (
     served_tables,
 )
 
-# The most rows a table is COPYed from the driver, as Arrow held whole: a bigger one is COPYed by
-# Spark's tasks in parallel, each its own partition, so the driver never holds it.
-DRIVER_COPY_MAX_ROWS = 1_000_000
 ARROW_BATCH_ROWS = 100_000
 
 
@@ -94,7 +91,7 @@ def run(spark: SparkSession, settings: Settings, catalog: Catalog, ds: date, pub
         for name in served_tables():
             started, jobs_before = time.monotonic(), cost.jobs_started(spark)
             with cost.job_group(spark, f"publish {name}"):
-                rows = stage(staging, name, frames[name](), conninfo)
+                rows = stage(staging, name, frames[name](), pg)
             load = TableLoad(f"{SERVING_SCHEMA}.{name}", rows, rows, 0, 0, round(time.monotonic() - started, 2),
                              cost.jobs_started(spark) - jobs_before, 0, 0)
             result.tables.append(load)
@@ -167,18 +164,19 @@ def _copyable_column(column: Column, data_type: T.DataType) -> Column:
     return column
 
 
-def stage(staging: Staging, table: str, frame: DataFrame, conninfo: str) -> int:
-    """Loads ``frame`` into the staging ``table`` by the path its size calls for; returns its rows.
+def stage(staging: Staging, table: str, frame: DataFrame, postgres: PostgresSettings) -> int:
+    """Loads ``frame`` into the staging ``table`` by the path its size calls for: from the driver
+    up to ``postgres.driver_copy_max_rows``, else from Spark's tasks. Returns its rows.
 
     Raises:
         postgres.RowCountMismatch: the staged table holds another number of rows than the frame.
     """
     copied = copyable(frame, declared_columns(table))
     rows = copied.count()
-    if rows <= DRIVER_COPY_MAX_ROWS:
+    if rows <= postgres.driver_copy_max_rows:
         staging.load(table, csv_chunks(copied.toArrow().to_batches(max_chunksize=ARROW_BATCH_ROWS)), rows)
     else:
-        staging.load_in_parallel(table, partial(copy_from_tasks, copied, conninfo), rows)
+        staging.load_in_parallel(table, partial(copy_from_tasks, copied, postgres.conninfo()), rows)
     return rows
 
 
