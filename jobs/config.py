@@ -162,7 +162,8 @@ def _postgres_settings(section: Mapping[str, Any], env: str) -> PostgresSettings
         raise ValueError(f"conf/env/{env}.yml: postgres lacks {missing}")
     port = os.environ.get(PG_PORT_VARIABLE) or section["port"]
     if not str(port).isdigit():
-        raise ValueError(f"{PG_PORT_VARIABLE}={port!r} is not a port number")
+        where = PG_PORT_VARIABLE if os.environ.get(PG_PORT_VARIABLE) else f"conf/env/{env}.yml postgres.port"
+        raise ValueError(f"{where}={port!r} is not a port number")
     return PostgresSettings(host=str(section["host"]), port=int(port), database=str(section["database"]),
                             user=str(section["user"]),
                             driver_copy_max_rows=int(section.get("driver_copy_max_rows", DRIVER_COPY_MAX_ROWS)))

@@ -4,9 +4,10 @@ Every table is created in a staging schema from its block of ``schema.sql``, bul
 COPY in the transaction that created it (with ``wal_level=minimal`` PostgreSQL then writes no
 WAL for it, and ``FREEZE`` spares the first reader the hint-bit writes), given its key and
 indexes, and counted. A table too big for the driver is created and committed first and then
-COPYed into by Spark's tasks in parallel, each part in its own transaction. Then one transaction drops the served tables and moves the staged ones
-into their place: readers wait for that short transaction and then see the new tables, all
-from the same run. A rerun builds everything anew, so it replaces and never duplicates.
+COPYed into by Spark's tasks in parallel, each part in its own transaction. Then one
+transaction drops the served tables and moves the staged ones into their place: readers wait
+for that short transaction and then see the new tables, all from the same run. A rerun builds
+everything anew, so it replaces and never duplicates.
 """
 
 from __future__ import annotations
@@ -131,14 +132,18 @@ class Staging:
         return self._staged(table, rows, expected_rows, started, loaded)
 
     def _create(self, ddl: TableDdl) -> None:
-        self.connection.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(STAGING_SCHEMA)))
+        self._use_staging_schema()
         self.connection.execute(ddl.create)
 
     def _index_and_count(self, ddl: TableDdl) -> int:
-        self.connection.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(STAGING_SCHEMA)))
+        self._use_staging_schema()
         for statement in ddl.keys_and_indexes:
             self.connection.execute(statement)
         return self.connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(ddl.name))).fetchone()[0]
+
+    def _use_staging_schema(self) -> None:
+        """The DDL of ``schema.sql`` names tables unqualified: in this transaction they are the staging ones."""
+        self.connection.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(STAGING_SCHEMA)))
 
     def _staged(self, table: str, rows: int, expected_rows: int, started: float, loaded: float) -> StagedTable:
         if rows != expected_rows:
